@@ -1,0 +1,70 @@
+/* Compute backend: one interface, chosen by name ("cpu", "cuda", "cuda:N", "auto").
+ * All tensors are float32, row-major, in the backend's memory (host memory for "cpu",
+ * device memory for "cuda"); move data with rcc_backend_upload/download.
+ * Shapes in comments use fixed letters: N rows (tokens), C channels, T sequence,
+ * H heads, B batch. Every op returns RCC_OK or an error recorded with rcc_fail(). */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/status.h"
+
+typedef struct rcc_backend *rcc_backend_t;
+
+typedef enum { RCC_BACKEND_CPU, RCC_BACKEND_CUDA } rcc_backend_kind_t;
+
+typedef enum {
+  RCC_ACT_GELU,       /* exact erf GELU (HF "gelu") */
+  RCC_ACT_GELU_TANH,  /* tanh approximation (HF "gelu_new", "gelu_pytorch_tanh") */
+  RCC_ACT_QUICK_GELU, /* x * sigmoid(1.702 x) (HF "quick_gelu", OpenAI CLIP) */
+  RCC_ACT_RELU,
+} rcc_activation_t;
+
+/* "auto" picks cuda:0 when a GPU is visible, else cpu (and logs that it fell back).
+ * "cuda" on a build or machine without a GPU is an error with a clear message. */
+rcc_status_t rcc_backend_init(rcc_backend_t *out, const char *name);
+void rcc_backend_free(rcc_backend_t be);
+rcc_backend_kind_t rcc_backend_kind(rcc_backend_t be);
+/* Human-readable description: "cpu (OpenBLAS 0.3.21, 2 threads)", "cuda:0 (NVIDIA H100)". */
+const char *rcc_backend_describe(rcc_backend_t be);
+/* Threads used by the CPU backend's BLAS and own kernels (0 = leave the default). */
+void rcc_backend_set_threads(rcc_backend_t be, int threads);
+
+/* Memory in the backend's address space. alloc returns NULL (with rcc_fail) on failure. */
+void *rcc_backend_alloc(rcc_backend_t be, size_t bytes);
+void rcc_backend_release(rcc_backend_t be, void *ptr);
+rcc_status_t rcc_backend_upload(rcc_backend_t be, void *dst, const void *host_src, size_t bytes);
+rcc_status_t rcc_backend_download(rcc_backend_t be, void *host_dst, const void *src, size_t bytes);
+rcc_status_t rcc_backend_synchronize(rcc_backend_t be);
+
+/* C (M,N) = alpha * op(A) * op(B) + beta * C, row-major; op(A) is (M,K), op(B) is (K,N).
+ * lda/ldb/ldc are row strides of A, B, C as stored. */
+rcc_status_t rcc_gemm(rcc_backend_t be, bool trans_a, bool trans_b, int M, int N, int K,
+                      float alpha, const float *A, int lda, const float *B, int ldb, float beta,
+                      float *C, int ldc);
+/* `batch` independent GEMMs; matrix i of A starts at A + i*stride_a (likewise B, C). */
+rcc_status_t rcc_gemm_strided_batched(rcc_backend_t be, bool trans_a, bool trans_b, int M, int N,
+                                      int K, float alpha, const float *A, int lda,
+                                      int64_t stride_a, const float *B, int ldb, int64_t stride_b,
+                                      float beta, float *C, int ldc, int64_t stride_c, int batch);
+
+/* out (N,C) = (inp - mean) / sqrt(var + eps) * weight + bias, per row; out may equal inp. */
+rcc_status_t rcc_layernorm(rcc_backend_t be, float *out, const float *inp, const float *weight,
+                           const float *bias, int N, int C, float eps);
+/* In-place softmax of each row of x (R,L) after multiplying by `scale`.
+ * causal_T > 0: x holds (R/causal_T) blocks of (causal_T, L) scores and row t of each block
+ * only sees columns 0..t (entries past t become 0). key_valid (may be NULL) is (R/rows_per_key, L)
+ * with 0 for masked keys: row r uses key_valid[(r / rows_per_key) * L + j]. */
+rcc_status_t rcc_softmax(rcc_backend_t be, float *x, int R, int L, float scale, int causal_T,
+                         const uint8_t *key_valid, int rows_per_key);
+/* In-place activation over n values. */
+rcc_status_t rcc_activation(rcc_backend_t be, rcc_activation_t act, float *x, int64_t n);
+/* x (N,C) += bias (C) broadcast over rows. */
+rcc_status_t rcc_add_bias(rcc_backend_t be, float *x, const float *bias, int N, int C);
+/* out = a + b over n values; out may alias a or b. */
+rcc_status_t rcc_add(rcc_backend_t be, float *out, const float *a, const float *b, int64_t n);
+/* x *= s over n values. */
+rcc_status_t rcc_scale(rcc_backend_t be, float *x, float s, int64_t n);
+/* Each row of x (N,C) divided by its L2 norm (rows of norm 0 stay 0). */
+rcc_status_t rcc_l2_normalize_rows(rcc_backend_t be, float *x, int N, int C);

@@ -1,0 +1,38 @@
+/* Private: the function table behind rcc_backend_t. Only backend/ includes this. */
+#pragma once
+#include "backend/backend.h"
+
+typedef struct rcc_backend_ops {
+  void (*destroy)(rcc_backend_t be);
+  void (*set_threads)(rcc_backend_t be, int threads);
+  void *(*alloc)(rcc_backend_t be, size_t bytes);
+  void (*release)(rcc_backend_t be, void *ptr);
+  rcc_status_t (*upload)(rcc_backend_t be, void *dst, const void *src, size_t bytes);
+  rcc_status_t (*download)(rcc_backend_t be, void *dst, const void *src, size_t bytes);
+  rcc_status_t (*synchronize)(rcc_backend_t be);
+  rcc_status_t (*gemm_strided_batched)(rcc_backend_t be, bool ta, bool tb, int M, int N, int K,
+                                       float alpha, const float *A, int lda, int64_t sa,
+                                       const float *B, int ldb, int64_t sb, float beta, float *C,
+                                       int ldc, int64_t sc, int batch);
+  rcc_status_t (*layernorm)(rcc_backend_t be, float *out, const float *inp, const float *w,
+                            const float *b, int N, int C, float eps);
+  rcc_status_t (*softmax)(rcc_backend_t be, float *x, int R, int L, float scale, int causal_T,
+                          const uint8_t *key_valid, int rows_per_key);
+  rcc_status_t (*activation)(rcc_backend_t be, rcc_activation_t act, float *x, int64_t n);
+  rcc_status_t (*add_bias)(rcc_backend_t be, float *x, const float *bias, int N, int C);
+  rcc_status_t (*add)(rcc_backend_t be, float *out, const float *a, const float *b, int64_t n);
+  rcc_status_t (*scale)(rcc_backend_t be, float *x, float s, int64_t n);
+  rcc_status_t (*l2_normalize_rows)(rcc_backend_t be, float *x, int N, int C);
+} rcc_backend_ops_t;
+
+struct rcc_backend {
+  const rcc_backend_ops_t *ops;
+  rcc_backend_kind_t kind;
+  char description[256];
+  void *impl; /* the implementation's own state */
+};
+
+rcc_status_t rcc_backend_cpu_create(rcc_backend_t *out);
+/* Defined only when built with CUDA (RCC_HAVE_CUDA). */
+rcc_status_t rcc_backend_cuda_create(rcc_backend_t *out, int device);
+int rcc_backend_cuda_device_count(void);

@@ -1,0 +1,3 @@
+/* Placeholder so that rcc_backend has a source until its files land. */
+void rcc_backend_placeholder(void);
+void rcc_backend_placeholder(void) {}

@@ -1,0 +1,46 @@
+/* CLIPModel (Hugging Face layout) in float32 on any backend: vision tower, text tower,
+ * projections and logit scale, loaded from a model directory (config.json +
+ * model.safetensors). Inputs and outputs of the public calls are host arrays. */
+#pragma once
+#include <stdint.h>
+
+#include "backend/backend.h"
+#include "common/status.h"
+
+typedef struct {
+  int hidden_size, intermediate_size, num_layers, num_heads;
+  float layer_norm_eps;
+  rcc_activation_t act;
+  /* vision tower only */
+  int image_size, patch_size, num_channels;
+  /* text tower only */
+  int vocab_size, max_position_embeddings;
+  int eos_token_id; /* 2 means HF's legacy pooling: argmax of input_ids */
+  int bos_token_id, pad_token_id;
+} rcc_clip_tower_config_t;
+
+typedef struct {
+  rcc_clip_tower_config_t vision, text;
+  int projection_dim;
+  float logit_scale_init;
+} rcc_clip_config_t;
+
+/* Parses a CLIPModel config.json (vision_config, text_config, projection_dim, ...) with
+ * transformers' defaults for absent keys; errors name the file and the key. */
+rcc_status_t rcc_clip_config_load(const char *config_json_path, rcc_clip_config_t *out);
+
+typedef struct rcc_clip_model rcc_clip_model_t;
+
+rcc_status_t rcc_clip_load(const char *model_dir, rcc_backend_t be, rcc_clip_model_t **out);
+void rcc_clip_free(rcc_clip_model_t *m);
+const rcc_clip_config_t *rcc_clip_get_config(const rcc_clip_model_t *m);
+
+/* pixels (B, C, H, W) as CLIPImageProcessor's pixel_values -> out (B, projection_dim):
+ * what HF's get_image_features returns (projected, not normalized). */
+rcc_status_t rcc_clip_image_features(rcc_clip_model_t *m, const float *pixels, int B, float *out);
+/* ids (B, T) token ids, T <= max_position_embeddings, padded as HF's tokenizer does ->
+ * out (B, projection_dim): what get_text_features returns. */
+rcc_status_t rcc_clip_text_features(rcc_clip_model_t *m, const int32_t *ids, int B, int T,
+                                    float *out);
+/* exp(logit_scale): the factor HF applies to cosine similarities. */
+float rcc_clip_logit_scale(const rcc_clip_model_t *m);
