@@ -25,6 +25,8 @@ typedef enum {
  * "cuda" on a build or machine without a GPU is an error with a clear message. */
 rcc_status_t rcc_backend_init(rcc_backend_t *out, const char *name);
 void rcc_backend_free(rcc_backend_t be);
+/* Visible CUDA devices; 0 (not an error) without a CUDA build, driver or GPU. */
+int rcc_backend_cuda_device_count(void);
 rcc_backend_kind_t rcc_backend_kind(rcc_backend_t be);
 /* Human-readable description: "cpu (OpenBLAS 0.3.21, 2 threads)", "cuda:0 (NVIDIA H100)". */
 const char *rcc_backend_describe(rcc_backend_t be);

@@ -35,4 +35,3 @@ struct rcc_backend {
 rcc_status_t rcc_backend_cpu_create(rcc_backend_t *out);
 /* Defined only when built with CUDA (RCC_HAVE_CUDA). */
 rcc_status_t rcc_backend_cuda_create(rcc_backend_t *out, int device);
-int rcc_backend_cuda_device_count(void);

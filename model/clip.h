@@ -44,3 +44,16 @@ rcc_status_t rcc_clip_text_features(rcc_clip_model_t *m, const int32_t *ids, int
                                     float *out);
 /* exp(logit_scale): the factor HF applies to cosine similarities. */
 float rcc_clip_logit_scale(const rcc_clip_model_t *m);
+
+/* Every linear layer of both towers and the two projections, in HF parameter order
+ * (vision encoder, visual_projection, text encoder, text_projection). */
+#include "model/linear.h"
+int rcc_clip_num_linears(const rcc_clip_model_t *m);
+rcc_linear_t *rcc_clip_linear(rcc_clip_model_t *m, int i);
+
+/* Parameter counts as stored in the checkpoint: all, those of linear layers (weights and
+ * biases), and embeddings (token, position, class, patch). */
+typedef struct {
+  int64_t total, linear, embeddings;
+} rcc_clip_param_counts_t;
+rcc_clip_param_counts_t rcc_clip_count_params(const rcc_clip_model_t *m);

@@ -1,0 +1,237 @@
+/* The CUDA backend: device memory (cudaMalloc, never managed memory), GEMM through cuBLAS
+ * and the kernels of cuda_kernels.cu, all queued on one stream of our own. Operations are
+ * asynchronous; download and synchronize wait for the stream. Compiled only with CUDA. */
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "backend/backend_impl.h"
+#include "backend/cuda/cuda_kernels.h"
+
+typedef struct {
+  int device;
+  cudaStream_t stream;
+  cublasHandle_t cublas;
+} cuda_impl_t;
+
+/* Every CUDA and cuBLAS call goes through one of these: on failure the message names the
+ * file, the line, the call and the library's own description, and the op returns. */
+#define RCC_CHECK_CUDA(call)                                                                       \
+  do {                                                                                             \
+    cudaError_t rcc_cuda_err_ = (call);                                                            \
+    if (rcc_cuda_err_ != cudaSuccess)                                                              \
+      return rcc_fail(RCC_ERR_CUDA, "%s:%d: %s failed: %s (%s)", __FILE__, __LINE__, #call,        \
+                      cudaGetErrorString(rcc_cuda_err_), cudaGetErrorName(rcc_cuda_err_));         \
+  } while (0)
+
+#define RCC_CHECK_CUBLAS(call)                                                                     \
+  do {                                                                                             \
+    cublasStatus_t rcc_cublas_st_ = (call);                                                        \
+    if (rcc_cublas_st_ != CUBLAS_STATUS_SUCCESS)                                                   \
+      return rcc_fail(RCC_ERR_CUDA, "%s:%d: %s failed: %s (%s)", __FILE__, __LINE__, #call,        \
+                      cublasGetStatusString(rcc_cublas_st_), cublasGetStatusName(rcc_cublas_st_)); \
+  } while (0)
+
+static cuda_impl_t *impl_of(rcc_backend_t be) { return (cuda_impl_t *)be->impl; }
+
+/* Makes our device current: another part of the program (the NCCL comm, say) may have
+ * made a different one current since the last call, and kernels must be launched on the
+ * device that owns our stream. */
+#define ENTER(be) RCC_CHECK_CUDA(cudaSetDevice(impl_of(be)->device))
+
+int rcc_backend_cuda_device_count(void) {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError(); /* no driver or no device: clear the error, report none */
+    return 0;
+  }
+  return count;
+}
+
+static void cuda_destroy(rcc_backend_t be) {
+  cuda_impl_t *m = impl_of(be);
+  if (m) {
+    cudaSetDevice(m->device);
+    if (m->cublas) cublasDestroy(m->cublas);
+    if (m->stream) cudaStreamDestroy(m->stream);
+    free(m);
+  }
+  free(be);
+}
+
+/* The GPU runs its own threads; the CPU thread count does not apply. */
+static void cuda_set_threads(rcc_backend_t be, int threads) {}
+
+/* Records the failure and returns NULL, as rcc_backend_alloc promises. */
+static void *cuda_alloc(rcc_backend_t be, size_t bytes) {
+  void *p = NULL;
+  cudaError_t err = cudaSetDevice(impl_of(be)->device);
+  /* cudaMalloc of 0 bytes gives NULL, which callers would take for a failure. */
+  if (err == cudaSuccess) err = cudaMalloc(&p, bytes == 0 ? 256 : bytes);
+  if (err != cudaSuccess) {
+    rcc_fail(err == cudaErrorMemoryAllocation ? RCC_ERR_NOMEM : RCC_ERR_CUDA,
+             "cuda_backend.c: alloc: cudaMalloc of %zu bytes on %s failed: %s", bytes,
+             be->description, cudaGetErrorString(err));
+    return NULL;
+  }
+  return p;
+}
+
+static void cuda_release(rcc_backend_t be, void *ptr) {
+  cudaSetDevice(impl_of(be)->device);
+  cudaFree(ptr);
+}
+
+/* cudaMemcpyDefault lets unified addressing tell host from device pointers, so the same
+ * function serves upload and download. The copy is complete when this returns (the host
+ * buffer may be freed or read at once). */
+static rcc_status_t cuda_copy(rcc_backend_t be, void *dst, const void *src, size_t bytes) {
+  cuda_impl_t *m = impl_of(be);
+  ENTER(be);
+  RCC_CHECK_CUDA(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, m->stream));
+  RCC_CHECK_CUDA(cudaStreamSynchronize(m->stream));
+  return RCC_OK;
+}
+
+static rcc_status_t cuda_synchronize(rcc_backend_t be) {
+  ENTER(be);
+  RCC_CHECK_CUDA(cudaStreamSynchronize(impl_of(be)->stream));
+  return RCC_OK;
+}
+
+/* Row-major through column-major cuBLAS: a row-major (M,N) matrix is the column-major
+ * (N,M) matrix with the same leading dimension, i.e. its transpose. So row-major
+ * C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the operands (B first) and
+ * the sizes (N before M), keep each operand's own transpose flag and leading dimension. */
+static rcc_status_t cuda_gemm_strided_batched(rcc_backend_t be, bool ta, bool tb, int M, int N,
+                                              int K, float alpha, const float *A, int lda,
+                                              int64_t sa, const float *B, int ldb, int64_t sb,
+                                              float beta, float *C, int ldc, int64_t sc,
+                                              int batch) {
+  cuda_impl_t *m = impl_of(be);
+  ENTER(be);
+  cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+  if (batch == 1)
+    RCC_CHECK_CUBLAS(
+        cublasSgemm(m->cublas, opb, opa, N, M, K, &alpha, B, ldb, A, lda, &beta, C, ldc));
+  else
+    RCC_CHECK_CUBLAS(cublasSgemmStridedBatched(m->cublas, opb, opa, N, M, K, &alpha, B, ldb, sb, A,
+                                               lda, sa, &beta, C, ldc, sc, batch));
+  return RCC_OK;
+}
+
+static rcc_status_t cuda_layernorm(rcc_backend_t be, float *out, const float *inp, const float *w,
+                                   const float *b, int N, int C, float eps) {
+  ENTER(be);
+  RCC_CHECK_CUDA(rcc_cuda_layernorm(impl_of(be)->stream, out, inp, w, b, N, C, eps));
+  return RCC_OK;
+}
+
+static rcc_status_t cuda_softmax(rcc_backend_t be, float *x, int R, int L, float scale,
+                                 int causal_T, const uint8_t *key_valid, int rows_per_key) {
+  ENTER(be);
+  RCC_CHECK_CUDA(
+      rcc_cuda_softmax(impl_of(be)->stream, x, R, L, scale, causal_T, key_valid, rows_per_key));
+  return RCC_OK;
+}
+
+static rcc_status_t cuda_activation(rcc_backend_t be, rcc_activation_t act, float *x, int64_t n) {
+  ENTER(be);
+  RCC_CHECK_CUDA(rcc_cuda_activation(impl_of(be)->stream, act, x, n));
+  return RCC_OK;
+}
+
+static rcc_status_t cuda_add_bias(rcc_backend_t be, float *x, const float *bias, int N, int C) {
+  ENTER(be);
+  RCC_CHECK_CUDA(rcc_cuda_add_bias(impl_of(be)->stream, x, bias, N, C));
+  return RCC_OK;
+}
+
+static rcc_status_t cuda_add(rcc_backend_t be, float *out, const float *a, const float *b,
+                             int64_t n) {
+  ENTER(be);
+  RCC_CHECK_CUDA(rcc_cuda_add(impl_of(be)->stream, out, a, b, n));
+  return RCC_OK;
+}
+
+static rcc_status_t cuda_scale(rcc_backend_t be, float *x, float s, int64_t n) {
+  ENTER(be);
+  RCC_CHECK_CUDA(rcc_cuda_scale(impl_of(be)->stream, x, s, n));
+  return RCC_OK;
+}
+
+static rcc_status_t cuda_l2_normalize_rows(rcc_backend_t be, float *x, int N, int C) {
+  ENTER(be);
+  RCC_CHECK_CUDA(rcc_cuda_l2_normalize_rows(impl_of(be)->stream, x, N, C));
+  return RCC_OK;
+}
+
+static const rcc_backend_ops_t cuda_ops = {
+    .destroy = cuda_destroy,
+    .set_threads = cuda_set_threads,
+    .alloc = cuda_alloc,
+    .release = cuda_release,
+    .upload = cuda_copy,
+    .download = cuda_copy,
+    .synchronize = cuda_synchronize,
+    .gemm_strided_batched = cuda_gemm_strided_batched,
+    .layernorm = cuda_layernorm,
+    .softmax = cuda_softmax,
+    .activation = cuda_activation,
+    .add_bias = cuda_add_bias,
+    .add = cuda_add,
+    .scale = cuda_scale,
+    .l2_normalize_rows = cuda_l2_normalize_rows,
+};
+
+/* Stream, cuBLAS handle (bound to the stream) and the description. cuBLAS stays in its
+ * default math mode: plain FP32, no TF32 tensor cores, so GEMMs agree with the CPU
+ * reference to ~1e-6 instead of TF32's ~1e-3. */
+static rcc_status_t cuda_setup(rcc_backend_t be, cuda_impl_t *m) {
+  RCC_CHECK_CUDA(cudaSetDevice(m->device));
+  RCC_CHECK_CUDA(cudaStreamCreateWithFlags(&m->stream, cudaStreamNonBlocking));
+  RCC_CHECK_CUBLAS(cublasCreate(&m->cublas));
+  RCC_CHECK_CUBLAS(cublasSetStream(m->cublas, m->stream));
+  RCC_CHECK_CUBLAS(cublasSetMathMode(m->cublas, CUBLAS_DEFAULT_MATH));
+  struct cudaDeviceProp prop;
+  RCC_CHECK_CUDA(cudaGetDeviceProperties(&prop, m->device));
+  snprintf(be->description, sizeof be->description, "cuda:%d (%.200s, %.0f GiB)", m->device,
+           prop.name, (double)prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0));
+  return RCC_OK;
+}
+
+rcc_status_t rcc_backend_cuda_create(rcc_backend_t *out, int device) {
+  int count = 0;
+  cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess || count == 0) {
+    cudaGetLastError();
+    return rcc_fail(RCC_ERR_UNSUPPORTED,
+                    "cuda_backend.c: backend 'cuda:%d' requested but no CUDA device is visible "
+                    "(cudaGetDeviceCount: %s); use \"cpu\" or \"auto\"",
+                    device, err == cudaSuccess ? "0 devices" : cudaGetErrorString(err));
+  }
+  if (device < 0 || device >= count)
+    return rcc_fail(RCC_ERR_UNSUPPORTED,
+                    "cuda_backend.c: backend 'cuda:%d' requested but only %d CUDA device%s "
+                    "visible (cuda:0..cuda:%d)",
+                    device, count, count == 1 ? " is" : "s are", count - 1);
+  rcc_backend_t be = calloc(1, sizeof *be);
+  cuda_impl_t *m = calloc(1, sizeof *m);
+  if (!be || !m) {
+    free(be);
+    free(m);
+    return rcc_fail(RCC_ERR_NOMEM, "cuda_backend.c: rcc_backend_cuda_create: out of memory");
+  }
+  be->ops = &cuda_ops;
+  be->kind = RCC_BACKEND_CUDA;
+  be->impl = m;
+  m->device = device;
+  rcc_status_t st = cuda_setup(be, m);
+  if (st != RCC_OK) {
+    cuda_destroy(be);
+    return rcc_fail_context(st, "cuda_backend.c: creating backend cuda:%d", device);
+  }
+  *out = be;
+  return RCC_OK;
+}

@@ -1,0 +1,12 @@
+/* The sub-commands of rcc-dist. Each parses its own flags (getopt_long) and returns the
+ * process exit status: 0 success, 1 failure, 2 usage error. */
+#pragma once
+
+int rcc_cmd_eval(int argc, char **argv);
+int rcc_cmd_embed(int argc, char **argv);
+int rcc_cmd_inspect(int argc, char **argv);
+
+/* Prints "rcc-dist: error: <message>" for the last recorded error and returns 1. */
+int rcc_cmd_report_error(void);
+/* Parses a positive integer flag value; prints a usage error and returns -1 when invalid. */
+int rcc_cmd_parse_positive(const char *flag, const char *value);

@@ -1,0 +1,55 @@
+/* Session setup. MPI is initialised only under a launcher, so that plain `rcc-dist eval`
+ * starts instantly and runs as root without Open MPI's root guard. */
+#include "runner/session.h"
+
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+
+int rcc_session_launched_by_mpi(void) {
+  static const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"};
+  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+    if (getenv(vars[i])) return 1;
+  return 0;
+}
+
+rcc_status_t rcc_session_open(rcc_session_t *s, int *argc, char ***argv, const char *backend_name,
+                              int threads) {
+  *s = (rcc_session_t){0};
+  if (rcc_session_launched_by_mpi()) {
+    int provided;
+    if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+      return rcc_fail(RCC_ERR_MPI, "MPI_Init_thread failed");
+    s->mpi_initialized = 1;
+  }
+  rcc_status_t st = rcc_comm_init(&s->comm, s->mpi_initialized ? "mpi" : "self");
+  if (st != RCC_OK) {
+    rcc_session_close(s);
+    return st;
+  }
+  rcc_log_set_rank(rcc_comm_rank(s->comm), rcc_comm_size(s->comm));
+  /* One GPU per local rank: "cuda" and "auto" become cuda:<local rank mod devices>. */
+  char name[64];
+  int devices = rcc_backend_cuda_device_count();
+  if (devices > 0 && (!strcmp(backend_name, "cuda") || !strcmp(backend_name, "auto")))
+    snprintf(name, sizeof name, "cuda:%d", rcc_comm_local_rank(s->comm) % devices);
+  else
+    snprintf(name, sizeof name, "%s", backend_name);
+  st = rcc_backend_init(&s->backend, name);
+  if (st != RCC_OK) {
+    rcc_session_close(s);
+    return st;
+  }
+  if (threads > 0) rcc_backend_set_threads(s->backend, threads);
+  return RCC_OK;
+}
+
+void rcc_session_close(rcc_session_t *s) {
+  if (s->backend) rcc_backend_free(s->backend);
+  if (s->comm) rcc_comm_free(s->comm);
+  if (s->mpi_initialized) MPI_Finalize();
+  *s = (rcc_session_t){0};
+}

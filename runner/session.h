@@ -1,0 +1,18 @@
+/* Process-wide setup shared by the sub-commands: MPI (only when launched by mpirun/srun),
+ * the communicator, the compute backend, and rank-aware logging. */
+#pragma once
+#include "backend/backend.h"
+#include "comm/comm.h"
+
+typedef struct {
+  rcc_comm_t comm;
+  rcc_backend_t backend;
+  int mpi_initialized; /* we called MPI_Init and must finalize */
+} rcc_session_t;
+
+/* backend_name: "cpu", "cuda", "cuda:N", "auto"; threads 0 leaves the default. */
+rcc_status_t rcc_session_open(rcc_session_t *s, int *argc, char ***argv, const char *backend_name,
+                              int threads);
+void rcc_session_close(rcc_session_t *s);
+/* True when a launcher (mpirun, srun with PMIx/PMI) started this process. */
+int rcc_session_launched_by_mpi(void);

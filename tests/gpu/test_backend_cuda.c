@@ -1,0 +1,281 @@
+/* The CUDA backend against the CPU backend: every op on the same random inputs, outputs
+ * poisoned with NaN before each run (a value the kernel forgot to write fails), compared
+ * by normalized error (max |gpu - cpu| / max |cpu|) under a bound stated per op. cuBLAS
+ * runs in plain FP32 (no TF32), so 1e-5 holds for GEMM too. Without a GPU (or a CUDA
+ * build) it prints "skipped: no GPU" and exits 77. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "rcc_version.h"
+#include "tests/harness.h"
+
+static rcc_backend_t cpu, gpu;
+static uint64_t rng = 0x2545f4914f6cdd1dULL;
+
+static int setup(void **state) {
+  if (rcc_backend_init(&cpu, "cpu") != RCC_OK || rcc_backend_init(&gpu, "cuda:0") != RCC_OK) {
+    fprintf(stderr, "cannot create the backends: %s\n", rcc_last_error());
+    return -1;
+  }
+  printf("comparing %s with %s\n", rcc_backend_describe(gpu), rcc_backend_describe(cpu));
+  return 0;
+}
+
+static int teardown(void **state) {
+  rcc_backend_free(gpu);
+  rcc_backend_free(cpu);
+  return 0;
+}
+
+static float *random_floats(size_t n, float lo, float hi) {
+  float *x = malloc(n * sizeof *x);
+  assert_non_null(x);
+  rcc_fill_uniform(x, n, lo, hi, &rng);
+  return x;
+}
+
+static float *nan_floats(size_t n) {
+  float *x = malloc(n * sizeof *x);
+  assert_non_null(x);
+  for (size_t i = 0; i < n; i++)
+    x[i] = NAN;
+  return x;
+}
+
+/* A device copy of host data. */
+static void *to_gpu(const void *host, size_t bytes) {
+  void *d = rcc_backend_alloc(gpu, bytes);
+  assert_non_null(d);
+  assert_int_equal(rcc_backend_upload(gpu, d, host, bytes), RCC_OK);
+  return d;
+}
+
+/* Downloads n floats into a fresh host buffer that starts as NaN. */
+static float *from_gpu(const float *d, size_t n) {
+  float *h = nan_floats(n);
+  assert_int_equal(rcc_backend_synchronize(gpu), RCC_OK);
+  assert_int_equal(rcc_backend_download(gpu, h, d, n * sizeof *h), RCC_OK);
+  return h;
+}
+
+static void expect_close(const float *got, const float *want, size_t n, double bound,
+                         const char *what) {
+  double err = rcc_normalized_error(got, want, n);
+  printf("  %-40s normalized error %.2e (bound %.0e)\n", what, err, bound);
+  if (!(err <= bound)) {
+    print_error("%s: normalized error %.3g above %.1g\n", what, err, bound);
+    fail();
+  }
+}
+
+static void test_memory_and_names(void **state) {
+  assert_int_equal(rcc_backend_kind(gpu), RCC_BACKEND_CUDA);
+  assert_non_null(strstr(rcc_backend_describe(gpu), "cuda:0 ("));
+  rcc_backend_t b = NULL;
+  assert_int_equal(rcc_backend_init(&b, "auto"), RCC_OK);
+  assert_int_equal(rcc_backend_kind(b), RCC_BACKEND_CUDA);
+  rcc_backend_free(b);
+  char name[32];
+  snprintf(name, sizeof name, "cuda:%d", rcc_backend_cuda_device_count());
+  assert_int_equal(rcc_backend_init(&b, name), RCC_ERR_UNSUPPORTED);
+
+  size_t n = 1000;
+  float *h = random_floats(n, -1, 1);
+  float *d = to_gpu(h, n * sizeof *h);
+  float *back = from_gpu(d, n);
+  assert_memory_equal(h, back, n * sizeof *h);
+  rcc_backend_release(gpu, d);
+  free(h);
+  free(back);
+}
+
+/* One strided-batched GEMM on both backends (beta 0: C poisoned; else the same C). */
+static void check_gemm(bool ta, bool tb, int M, int N, int K, int pad, int batch, float beta,
+                       bool shared_b) {
+  int a_rows = ta ? K : M, a_cols = ta ? M : K, b_rows = tb ? N : K, b_cols = tb ? K : N;
+  int lda = a_cols + pad, ldb = b_cols + pad, ldc = N + pad;
+  int64_t sa = (int64_t)a_rows * lda + 3, sb = shared_b ? 0 : (int64_t)b_rows * ldb + 5;
+  int64_t sc = (int64_t)M * ldc + 1;
+  size_t na = (size_t)sa * batch, nb = shared_b ? (size_t)b_rows * ldb : (size_t)sb * batch;
+  size_t nc = (size_t)sc * batch;
+  float *A = random_floats(na, -1, 1), *B = random_floats(nb, -1, 1);
+  float *C = beta == 0.0f ? nan_floats(nc) : random_floats(nc, -1, 1);
+  /* Gaps between rows and matrices must survive: give them a value on both sides. */
+  for (size_t i = 0; i < nc; i++) {
+    int64_t off = (int64_t)i % sc;
+    if (off >= (int64_t)M * ldc || off % ldc >= N) C[i] = 7.0f;
+  }
+  float *dA = to_gpu(A, na * 4), *dB = to_gpu(B, nb * 4), *dC = to_gpu(C, nc * 4);
+  assert_int_equal(rcc_gemm_strided_batched(cpu, ta, tb, M, N, K, 0.5f, A, lda, sa, B, ldb, sb,
+                                            beta, C, ldc, sc, batch),
+                   RCC_OK);
+  assert_int_equal(rcc_gemm_strided_batched(gpu, ta, tb, M, N, K, 0.5f, dA, lda, sa, dB, ldb, sb,
+                                            beta, dC, ldc, sc, batch),
+                   RCC_OK);
+  float *got = from_gpu(dC, nc);
+  char what[80];
+  snprintf(what, sizeof what, "gemm %c%c %dx%dx%d batch %d beta %g", ta ? 'T' : 'N', tb ? 'T' : 'N',
+           M, N, K, batch, (double)beta);
+  expect_close(got, C, nc, 1e-5, what);
+  rcc_backend_release(gpu, dA);
+  rcc_backend_release(gpu, dB);
+  rcc_backend_release(gpu, dC);
+  free(A);
+  free(B);
+  free(C);
+  free(got);
+}
+
+static void test_gemm(void **state) {
+  for (int t = 0; t < 4; t++) {
+    bool ta = t & 1, tb = t & 2;
+    check_gemm(ta, tb, 67, 45, 129, 0, 1, 0.0f, false);
+    check_gemm(ta, tb, 67, 45, 129, 3, 1, 0.5f, false);
+    check_gemm(ta, tb, 50, 50, 64, 1, 12, 0.0f, false); /* attention-sized batch */
+    check_gemm(ta, tb, 9, 5, 7, 2, 4, 0.25f, true);     /* shared B */
+  }
+  check_gemm(false, true, 200, 768, 768, 0, 1, 0.0f, false); /* a projection */
+}
+
+static void test_layernorm(void **state) {
+  int N = 200, C = 768;
+  size_t n = (size_t)N * C;
+  float *x = random_floats(n, 2.0f, 4.0f), *w = random_floats(C, 0.5f, 1.5f);
+  float *b = random_floats(C, -0.5f, 0.5f), *out = nan_floats(n);
+  float *dx = to_gpu(x, n * 4), *dw = to_gpu(w, C * 4), *db = to_gpu(b, C * 4);
+  float *dout = to_gpu(out, n * 4);
+  assert_int_equal(rcc_layernorm(cpu, out, x, w, b, N, C, 1e-5f), RCC_OK);
+  assert_int_equal(rcc_layernorm(gpu, dout, dx, dw, db, N, C, 1e-5f), RCC_OK);
+  float *got = from_gpu(dout, n);
+  expect_close(got, out, n, 1e-5, "layernorm 200x768");
+  free(got);
+  assert_int_equal(rcc_layernorm(gpu, dx, dx, dw, db, N, C, 1e-5f), RCC_OK); /* in place */
+  got = from_gpu(dx, n);
+  expect_close(got, out, n, 1e-5, "layernorm in place");
+  rcc_backend_release(gpu, dx);
+  rcc_backend_release(gpu, dw);
+  rcc_backend_release(gpu, db);
+  rcc_backend_release(gpu, dout);
+  free(x);
+  free(w);
+  free(b);
+  free(out);
+  free(got);
+}
+
+static void check_softmax(int R, int L, float scale, int causal_T, const uint8_t *keys,
+                          size_t keys_len, int rows_per_key, const char *what) {
+  size_t n = (size_t)R * L;
+  float *x = random_floats(n, -6, 6), *dx = to_gpu(x, n * 4);
+  uint8_t *dkeys = keys ? to_gpu(keys, keys_len) : NULL;
+  assert_int_equal(rcc_softmax(cpu, x, R, L, scale, causal_T, keys, rows_per_key), RCC_OK);
+  assert_int_equal(rcc_softmax(gpu, dx, R, L, scale, causal_T, dkeys, rows_per_key), RCC_OK);
+  float *got = from_gpu(dx, n);
+  expect_close(got, x, n, 1e-5, what);
+  rcc_backend_release(gpu, dx);
+  rcc_backend_release(gpu, dkeys);
+  free(x);
+  free(got);
+}
+
+static void test_softmax(void **state) {
+  int B = 3, H = 4, T = 50;
+  check_softmax(B * H * T, T, 0.125f, 0, NULL, 0, 0, "softmax (B*H*T, T)");
+  check_softmax(B * H * T, T, 0.125f, T, NULL, 0, 0, "softmax causal");
+  check_softmax(B * H * 77, 77, 0.125f, 77, NULL, 0, 0, "softmax causal T=77");
+  check_softmax(64, 1000, 1.0f, 0, NULL, 0, 0, "softmax long rows");
+  uint8_t *keys = malloc((size_t)B * T);
+  for (int b = 0; b < B; b++)
+    for (int t = 0; t < T; t++)
+      keys[b * T + t] = b == 1 ? 0 : t < 20 + 10 * b; /* b=1: none */
+  check_softmax(B * H * T, T, 0.125f, 0, keys, (size_t)B * T, H * T, "softmax key mask");
+  check_softmax(B * H * T, T, 0.125f, T, keys, (size_t)B * T, H * T, "softmax causal+key");
+  free(keys);
+}
+
+static void test_activations(void **state) {
+  size_t n = 100003;
+  float *base = random_floats(n, -8, 8);
+  const float extremes[] = {0, 1e-30f, -1e-30f, 30, -30, 88, -88, 1e4f, -1e4f, 1e30f, -1e30f};
+  memcpy(base, extremes, sizeof extremes);
+  const rcc_activation_t acts[] = {RCC_ACT_GELU, RCC_ACT_GELU_TANH, RCC_ACT_QUICK_GELU,
+                                   RCC_ACT_RELU};
+  const char *names[] = {"gelu", "gelu_tanh", "quick_gelu", "relu"};
+  for (int a = 0; a < 4; a++) {
+    float *x = malloc(n * 4);
+    memcpy(x, base, n * 4);
+    float *dx = to_gpu(x, n * 4);
+    assert_int_equal(rcc_activation(cpu, acts[a], x, (int64_t)n), RCC_OK);
+    assert_int_equal(rcc_activation(gpu, acts[a], dx, (int64_t)n), RCC_OK);
+    float *got = from_gpu(dx, n);
+    /* The extremes (up to 1e30) would hide errors among ordinary values: compare apart. */
+    size_t k = sizeof extremes / sizeof extremes[0];
+    expect_close(got, x, k, 1e-6, names[a]);
+    expect_close(got + k, x + k, n - k, 1e-5, names[a]);
+    rcc_backend_release(gpu, dx);
+    free(x);
+    free(got);
+  }
+  free(base);
+}
+
+static void test_elementwise(void **state) {
+  int N = 301, C = 513;
+  size_t n = (size_t)N * C;
+  float *x = random_floats(n, -2, 2), *y = random_floats(n, -2, 2);
+  float *bias = random_floats(C, -1, 1), *out = nan_floats(n);
+  float *dx = to_gpu(x, n * 4), *dy = to_gpu(y, n * 4), *db = to_gpu(bias, C * 4);
+  float *dout = to_gpu(out, n * 4), *got;
+
+  assert_int_equal(rcc_add(cpu, out, x, y, (int64_t)n), RCC_OK);
+  assert_int_equal(rcc_add(gpu, dout, dx, dy, (int64_t)n), RCC_OK);
+  got = from_gpu(dout, n);
+  expect_close(got, out, n, 1e-7, "add");
+  free(got);
+
+  assert_int_equal(rcc_add_bias(cpu, x, bias, N, C), RCC_OK);
+  assert_int_equal(rcc_add_bias(gpu, dx, db, N, C), RCC_OK);
+  got = from_gpu(dx, n);
+  expect_close(got, x, n, 1e-7, "add_bias");
+  free(got);
+
+  assert_int_equal(rcc_scale(cpu, x, -1.5f, (int64_t)n), RCC_OK);
+  assert_int_equal(rcc_scale(gpu, dx, -1.5f, (int64_t)n), RCC_OK);
+  got = from_gpu(dx, n);
+  expect_close(got, x, n, 1e-7, "scale");
+  free(got);
+
+  for (int j = 0; j < C; j++)
+    x[(size_t)7 * C + j] = 0.0f; /* a zero row stays zero */
+  assert_int_equal(rcc_backend_upload(gpu, dx, x, n * 4), RCC_OK);
+  assert_int_equal(rcc_l2_normalize_rows(cpu, x, N, C), RCC_OK);
+  assert_int_equal(rcc_l2_normalize_rows(gpu, dx, N, C), RCC_OK);
+  got = from_gpu(dx, n);
+  expect_close(got, x, n, 1e-5, "l2_normalize_rows");
+  free(got);
+
+  rcc_backend_release(gpu, dx);
+  rcc_backend_release(gpu, dy);
+  rcc_backend_release(gpu, db);
+  rcc_backend_release(gpu, dout);
+  free(x);
+  free(y);
+  free(bias);
+  free(out);
+}
+
+int main(void) {
+  if (!RCC_HAVE_CUDA || rcc_backend_cuda_device_count() == 0) {
+    printf("skipped: no GPU\n");
+    return 77;
+  }
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_memory_and_names), cmocka_unit_test(test_gemm),
+      cmocka_unit_test(test_layernorm),        cmocka_unit_test(test_softmax),
+      cmocka_unit_test(test_activations),      cmocka_unit_test(test_elementwise),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
