@@ -32,8 +32,11 @@ build: configure
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
+# The main job on the embedded default model: the three-stage cascade, its summary table,
+# then the compressed model evaluated on all 10,000 test images.
 demo: build
-	./$(BUILD)/rcc-dist eval --model models/clip-fmnist --data fmnist:test
+	./$(BUILD)/rcc-dist examples/clip-fmnist.yaml
+	./$(BUILD)/rcc-dist eval --model runs/clip-fmnist/packed.safetensors --data fmnist:test
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h' '*.cu')

@@ -6,6 +6,9 @@
 
 static int log_rank = 0, log_size = 1;
 static rcc_log_level_t log_level = RCC_LOG_INFO;
+static FILE *log_file = NULL;
+
+void rcc_log_set_file(FILE *file) { log_file = file; }
 
 void rcc_log_set_rank(int rank, int size) {
   log_rank = rank;
@@ -27,4 +30,8 @@ void rcc_log(rcc_log_level_t level, const char *fmt, ...) {
     fprintf(stderr, "rcc-dist[rank %d]: %s%s\n", log_rank, tags[level], line);
   else
     fprintf(stderr, "rcc-dist: %s%s\n", tags[level], line);
+  if (log_file) {
+    fprintf(log_file, "%s%s\n", tags[level], line);
+    fflush(log_file);
+  }
 }

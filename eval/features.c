@@ -2,12 +2,36 @@
 #include "eval/features.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
-rcc_status_t rcc_eval_ctx_open(rcc_eval_ctx_t *ctx, const char *model_dir, rcc_backend_t be,
+/* The directory with the tokenizer and preprocessor files of `model`: the model directory
+ * itself, or for a packed.safetensors file its folder, or the run directory's compressed/. */
+static void aux_dir(const char *model, char *dir, size_t cap) {
+  struct stat sb;
+  if (stat(model, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    snprintf(dir, cap, "%s", model);
+    return;
+  }
+  const char *slash = strrchr(model, '/');
+  if (slash) snprintf(dir, cap, "%.*s", (int)(slash - model), model);
+  else snprintf(dir, cap, ".");
+  char probe[4200];
+  snprintf(probe, sizeof probe, "%s/vocab.json", dir);
+  if (stat(probe, &sb) != 0) {
+    size_t n = strlen(dir);
+    snprintf(dir + n, cap - n, "/compressed");
+  }
+}
+
+rcc_status_t rcc_eval_ctx_open(rcc_eval_ctx_t *ctx, const char *model_path, rcc_backend_t be,
                                int batch) {
   *ctx = (rcc_eval_ctx_t){.batch = batch > 0 ? batch : 32};
-  RCC_TRY(rcc_clip_load(model_dir, be, &ctx->model));
+  char model_dir[4096];
+  aux_dir(model_path, model_dir, sizeof model_dir);
+  RCC_TRY(rcc_clip_load(model_path, be, &ctx->model));
   rcc_status_t st = rcc_tokenizer_load(model_dir, &ctx->tokenizer);
   if (st == RCC_OK)
     st = rcc_preprocess_load(model_dir, rcc_clip_get_config(ctx->model)->vision.image_size,

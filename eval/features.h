@@ -15,8 +15,9 @@ typedef struct {
   int batch; /* images or texts per forward call */
 } rcc_eval_ctx_t;
 
-/* Loads model, tokenizer and preprocessor config from one HF directory. */
-rcc_status_t rcc_eval_ctx_open(rcc_eval_ctx_t *ctx, const char *model_dir, rcc_backend_t be,
+/* Loads model, tokenizer and preprocessor config from one HF directory, or the model from
+ * a packed.safetensors file and the rest from its folder (or the run's compressed/). */
+rcc_status_t rcc_eval_ctx_open(rcc_eval_ctx_t *ctx, const char *model_path, rcc_backend_t be,
                                int batch);
 void rcc_eval_ctx_close(rcc_eval_ctx_t *ctx);
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "io/safetensors.h"
 
@@ -35,7 +36,7 @@ typedef struct {
 /* Activations, grown on demand and reused across calls. */
 typedef struct {
   size_t cap;
-  float *x, *h, *q, *k, *v, *ctx, *tmp, *mlp, *scores, *pooled, *proj;
+  float *x, *h, *q, *k, *v, *ctx, *tmp, *mlp, *scores, *pooled, *proj, *lowrank;
   float *host; /* staging for embeddings */
 } clip_workspace_t;
 
@@ -51,6 +52,10 @@ struct rcc_clip_model {
   int n_owned, cap_owned;
   clip_workspace_t ws;
   rcc_clip_param_counts_t counts;
+  int packed; /* loaded from a packed.safetensors file */
+  rcc_clip_input_hook_t hook;
+  void *hook_ctx;
+  void **replaced; /* per linear: backend buffer holding its replaced S, U, V (or NULL) */
 };
 
 /* ---------------------------------------------------------------- loading */
@@ -83,7 +88,7 @@ static rcc_status_t find_tensor(rcc_clip_model_t *m, const char *name, int ndim,
 /* Returns the tensor's data in backend memory (the mapping itself on host backends). */
 static rcc_status_t bind(rcc_clip_model_t *m, const char *name, int ndim, const int64_t *shape,
                          float **out) {
-  rcc_tensor_t *t;
+  rcc_tensor_t *t = NULL;
   RCC_TRY(find_tensor(m, name, ndim, shape, &t));
   if (rcc_backend_kind(m->be) == RCC_BACKEND_CPU) {
     *out = t->data;
@@ -109,7 +114,7 @@ static rcc_status_t bind(rcc_clip_model_t *m, const char *name, int ndim, const 
 
 static rcc_status_t bind_host(rcc_clip_model_t *m, const char *name, int ndim,
                               const int64_t *shape, const float **out) {
-  rcc_tensor_t *t;
+  rcc_tensor_t *t = NULL;
   RCC_TRY(find_tensor(m, name, ndim, shape, &t));
   *out = t->data;
   return RCC_OK;
@@ -130,8 +135,13 @@ static rcc_status_t bind_linear(rcc_clip_model_t *m, rcc_linear_t *lin, const ch
   lin->out_features = out_f;
   lin->in_features = in_f;
   snprintf(key, sizeof key, "%s.weight", name);
-  RCC_TRY(bind(m, key, 2, shape, &lin->weight));
   lin->bias = NULL;
+  if (m->packed && !rcc_st_find(m->st, key)) {
+    lin->weight = NULL;
+    lin->rank = -1; /* stored factored: decoded once every layer is bound */
+  } else {
+    RCC_TRY(bind(m, key, 2, shape, &lin->weight));
+  }
   if (has_bias) RCC_TRY(bind_vec(m, name, "bias", out_f, &lin->bias));
   return RCC_OK;
 }
@@ -215,6 +225,9 @@ static rcc_status_t collect_linears(rcc_clip_model_t *m) {
     }
     m->linears[m->n_linears++] = &towers[t]->projection;
   }
+  for (int i = 0; i < m->n_linears; i++) m->linears[i]->index = i;
+  m->replaced = calloc((size_t)n, sizeof *m->replaced);
+  if (!m->replaced) return rcc_fail(RCC_ERR_NOMEM, "out of memory");
   return RCC_OK;
 }
 
@@ -233,18 +246,114 @@ static void count_params(rcc_clip_model_t *m) {
   m->counts = c;
 }
 
-rcc_status_t rcc_clip_load(const char *model_dir, rcc_backend_t be, rcc_clip_model_t **out) {
+/* A float tensor of the packed file with the expected element count, or NULL. */
+static const float *packed_part(rcc_clip_model_t *m, const char *layer, const char *part,
+                                int64_t numel, rcc_status_t *st) {
+  char key[256];
+  snprintf(key, sizeof key, "%s.%s", layer, part);
+  const rcc_tensor_t *t = rcc_st_find(m->st, key);
+  if (!t) return NULL;
+  if (t->dtype != RCC_DTYPE_F32 || (numel >= 0 && t->numel != numel)) {
+    *st = rcc_fail(RCC_ERR_FORMAT, "packed tensor '%s' has %lld elements, expected %lld", key,
+                   (long long)t->numel, (long long)numel);
+    return NULL;
+  }
+  return t->data;
+}
+
+/* Rebuilds S (from values + bit mask, or dense), U, V and alpha of a packed layer and hands
+ * them to the model with alpha folded in. */
+static rcc_status_t decode_packed_layer(rcc_clip_model_t *m, rcc_linear_t *lin) {
+  const int64_t O = lin->out_features, I = lin->in_features, row_bytes = (I + 7) / 8;
+  rcc_status_t st = RCC_OK;
+  char key[256];
+  float *S = NULL, *U = NULL;
+  int rank = 0;
+  snprintf(key, sizeof key, "%s.S.mask", lin->name);
+  const rcc_tensor_t *mask = rcc_st_find(m->st, key);
+  const float *values = packed_part(m, lin->name, "S.values", -1, &st);
+  const float *dense = packed_part(m, lin->name, "S", O * I, &st);
+  const float *alpha = packed_part(m, lin->name, "alpha", O, &st);
+  snprintf(key, sizeof key, "%s.U", lin->name);
+  const rcc_tensor_t *ut = rcc_st_find(m->st, key);
+  if (ut && ut->ndim == 2 && ut->shape[0] == O) rank = (int)ut->shape[1];
+  const float *Up = rank > 0 ? packed_part(m, lin->name, "U", O * rank, &st) : NULL;
+  const float *Vp = rank > 0 ? packed_part(m, lin->name, "V", (int64_t)rank * I, &st) : NULL;
+  if (st != RCC_OK) return st;
+  if ((ut && (!Up || !Vp)) || (!values && !dense && rank == 0) || (!!values != !!mask))
+    return rcc_fail(RCC_ERR_FORMAT, "packed layer '%s' is incomplete", lin->name);
+  if (values || dense) {
+    if (!(S = calloc((size_t)(O * I), sizeof *S))) return rcc_fail(RCC_ERR_NOMEM, "out of memory");
+    if (dense) memcpy(S, dense, (size_t)(O * I) * sizeof *S);
+  }
+  if (values) {
+    snprintf(key, sizeof key, "%s.S.values", lin->name);
+    const rcc_tensor_t *vt = rcc_st_find(m->st, key);
+    if (mask->dtype != RCC_DTYPE_U8 || mask->numel != O * row_bytes) {
+      free(S);
+      return rcc_fail(RCC_ERR_FORMAT, "packed '%s.S.mask' must be U8 (%lld, %lld)", lin->name,
+                      (long long)O, (long long)row_bytes);
+    }
+    const uint8_t *bits = mask->data;
+    int64_t k = 0;
+    for (int64_t i = 0; i < O; i++)
+      for (int64_t j = 0; j < I; j++)
+        if (bits[i * row_bytes + j / 8] >> (j % 8) & 1) {
+          if (k >= vt->numel) break;
+          S[i * I + j] = values[k++];
+        }
+    if (k != vt->numel) {
+      free(S);
+      return rcc_fail(RCC_ERR_FORMAT, "packed layer '%s': mask has a different number of entries "
+                      "than S.values (%lld)", lin->name, (long long)vt->numel);
+    }
+  }
+  if (rank > 0) {
+    if (!(U = malloc((size_t)(O * rank) * sizeof *U))) {
+      free(S);
+      return rcc_fail(RCC_ERR_NOMEM, "out of memory");
+    }
+    memcpy(U, Up, (size_t)(O * rank) * sizeof *U);
+  }
+  for (int64_t i = 0; alpha && i < O; i++) {
+    for (int64_t j = 0; S && j < I; j++) S[i * I + j] *= alpha[i];
+    for (int k = 0; k < rank; k++) U[i * rank + k] *= alpha[i];
+  }
+  lin->rank = 0;
+  st = rcc_clip_replace_linear(m, lin->index, S, rank, U, Vp);
+  free(S);
+  free(U);
+  return st;
+}
+
+rcc_status_t rcc_clip_load(const char *model_path, rcc_backend_t be, rcc_clip_model_t **out) {
   char path[4096];
   rcc_clip_model_t *m = calloc(1, sizeof *m);
   if (!m) return rcc_fail(RCC_ERR_NOMEM, "out of memory");
   m->be = be;
   rcc_status_t st;
-  snprintf(path, sizeof path, "%s/config.json", model_dir);
-  if ((st = rcc_clip_config_load(path, &m->cfg)) != RCC_OK) goto fail;
+  struct stat sb;
+  m->packed = stat(model_path, &sb) == 0 && S_ISREG(sb.st_mode);
+  if (m->packed) {
+    /* packed.safetensors: the config travels in the metadata. */
+    snprintf(path, sizeof path, "%s", model_path);
+    if ((st = rcc_st_open(path, &m->st)) != RCC_OK) goto fail;
+    const char *format = rcc_st_metadata(m->st, "format"), *cfg = rcc_st_metadata(m->st, "config");
+    if (!format || strcmp(format, "rcc-packed") != 0 || !cfg) {
+      st = rcc_fail(RCC_ERR_FORMAT, "%s: not a packed model written by rcc-dist (metadata "
+                    "'format' must be 'rcc-packed' with a 'config'); pass a model directory instead",
+                    path);
+      goto fail;
+    }
+    if ((st = rcc_clip_config_parse(cfg, path, &m->cfg)) != RCC_OK) goto fail;
+  } else {
+    snprintf(path, sizeof path, "%s/config.json", model_path);
+    if ((st = rcc_clip_config_load(path, &m->cfg)) != RCC_OK) goto fail;
+    snprintf(path, sizeof path, "%s/model.safetensors", model_path);
+    if ((st = rcc_st_open(path, &m->st)) != RCC_OK) goto fail;
+  }
   m->vision.cfg = m->cfg.vision;
   m->text.cfg = m->cfg.text;
-  snprintf(path, sizeof path, "%s/model.safetensors", model_dir);
-  if ((st = rcc_st_open(path, &m->st)) != RCC_OK) goto fail;
   rcc_tensor_t *ls = rcc_st_find(m->st, "logit_scale");
   if (!ls || ls->dtype != RCC_DTYPE_F32 || ls->numel != 1) {
     st = rcc_fail(RCC_ERR_FORMAT, "%s: missing or malformed scalar 'logit_scale'", path);
@@ -252,10 +361,15 @@ rcc_status_t rcc_clip_load(const char *model_dir, rcc_backend_t be, rcc_clip_mod
   }
   m->logit_scale = *(const float *)ls->data;
   if ((st = bind_vision(m)) != RCC_OK || (st = bind_text(m)) != RCC_OK) {
-    rcc_fail_context(st, "%s", model_dir);
+    rcc_fail_context(st, "%s", model_path);
     goto fail;
   }
   if ((st = collect_linears(m)) != RCC_OK) goto fail;
+  for (int i = 0; i < m->n_linears; i++)
+    if (m->linears[i]->rank < 0 && (st = decode_packed_layer(m, m->linears[i])) != RCC_OK) {
+      rcc_fail_context(st, "%s", model_path);
+      goto fail;
+    }
   count_params(m);
   *out = m;
   return RCC_OK;
@@ -266,8 +380,8 @@ fail:
 
 static void workspace_free(rcc_clip_model_t *m) {
   clip_workspace_t *w = &m->ws;
-  float **bufs[] = {&w->x,   &w->h,      &w->q,      &w->k,    &w->v,   &w->ctx,
-                    &w->tmp, &w->mlp,    &w->scores, &w->pooled, &w->proj};
+  float **bufs[] = {&w->x,   &w->h,   &w->q,      &w->k,      &w->v,    &w->ctx,
+                    &w->tmp, &w->mlp, &w->scores, &w->pooled, &w->proj, &w->lowrank};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
     rcc_backend_release(m->be, *bufs[i]);
     *bufs[i] = NULL;
@@ -284,6 +398,8 @@ void rcc_clip_free(rcc_clip_model_t *m) {
   free(m->owned);
   free(m->vision.layers);
   free(m->text.layers);
+  for (int i = 0; m->replaced && i < m->n_linears; i++) rcc_backend_release(m->be, m->replaced[i]);
+  free(m->replaced);
   free(m->linears);
   rcc_st_close(m->st);
   free(m);
@@ -313,8 +429,8 @@ static rcc_status_t workspace_reserve(rcc_clip_model_t *m, const clip_tower_t *t
   if (need <= m->ws.cap) return RCC_OK;
   workspace_free(m);
   clip_workspace_t *w = &m->ws;
-  float **bufs[] = {&w->x,   &w->h,   &w->q,      &w->k,      &w->v,   &w->ctx,
-                    &w->tmp, &w->mlp, &w->scores, &w->pooled, &w->proj};
+  float **bufs[] = {&w->x,   &w->h,   &w->q,      &w->k,      &w->v,    &w->ctx,
+                    &w->tmp, &w->mlp, &w->scores, &w->pooled, &w->proj, &w->lowrank};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
     *bufs[i] = rcc_backend_alloc(m->be, need * sizeof(float));
     if (!*bufs[i]) {
@@ -331,6 +447,13 @@ static rcc_status_t workspace_reserve(rcc_clip_model_t *m, const clip_tower_t *t
   return RCC_OK;
 }
 
+/* One linear layer, after handing its input to the calibration hook (if any). */
+static rcc_status_t linear(rcc_clip_model_t *m, const rcc_linear_t *lin, const float *x, int N,
+                           float *y) {
+  if (m->hook) RCC_TRY(m->hook(m->hook_ctx, lin, x, N));
+  return rcc_linear_forward(m->be, lin, x, N, y, m->ws.lowrank);
+}
+
 /* Pre-LN transformer encoder over x (B*T, D), in place. */
 static rcc_status_t encoder_forward(rcc_clip_model_t *m, const clip_tower_t *tw, int B, int T,
                                     int causal) {
@@ -344,9 +467,9 @@ static rcc_status_t encoder_forward(rcc_clip_model_t *m, const clip_tower_t *tw,
     const clip_layer_t *L = &tw->layers[l];
     /* attention: q, k, v (N, D) hold H heads of hd columns each */
     RCC_TRY(rcc_layernorm(be, w->h, w->x, L->ln1_w, L->ln1_b, N, D, eps));
-    RCC_TRY(rcc_linear_forward(be, &L->q, w->h, N, w->q));
-    RCC_TRY(rcc_linear_forward(be, &L->k, w->h, N, w->k));
-    RCC_TRY(rcc_linear_forward(be, &L->v, w->h, N, w->v));
+    RCC_TRY(linear(m, &L->q, w->h, N, w->q));
+    RCC_TRY(linear(m, &L->k, w->h, N, w->k));
+    RCC_TRY(linear(m, &L->v, w->h, N, w->v));
     for (int b = 0; b < B; b++) {
       const size_t off = (size_t)b * T * D;
       /* scores (H, T, T) = scale * q_h k_h^T */
@@ -362,13 +485,13 @@ static rcc_status_t encoder_forward(rcc_clip_model_t *m, const clip_tower_t *tw,
                                        w->scores + (size_t)b * H * T * T, T, (int64_t)T * T,
                                        w->v + off, D, hd, 0.0f, w->ctx + off, D, hd, H));
     }
-    RCC_TRY(rcc_linear_forward(be, &L->o, w->ctx, N, w->tmp));
+    RCC_TRY(linear(m, &L->o, w->ctx, N, w->tmp));
     RCC_TRY(rcc_add(be, w->x, w->x, w->tmp, (int64_t)N * D));
     /* MLP */
     RCC_TRY(rcc_layernorm(be, w->h, w->x, L->ln2_w, L->ln2_b, N, D, eps));
-    RCC_TRY(rcc_linear_forward(be, &L->fc1, w->h, N, w->mlp));
+    RCC_TRY(linear(m, &L->fc1, w->h, N, w->mlp));
     RCC_TRY(rcc_activation(be, c->act, w->mlp, (int64_t)N * I));
-    RCC_TRY(rcc_linear_forward(be, &L->fc2, w->mlp, N, w->tmp));
+    RCC_TRY(linear(m, &L->fc2, w->mlp, N, w->tmp));
     RCC_TRY(rcc_add(be, w->x, w->x, w->tmp, (int64_t)N * D));
   }
   return RCC_OK;
@@ -387,7 +510,7 @@ static rcc_status_t pool_and_project(rcc_clip_model_t *m, const clip_tower_t *tw
   RCC_TRY(rcc_backend_upload(be, w->pooled, w->host, (size_t)B * D * sizeof(float)));
   RCC_TRY(rcc_layernorm(be, w->pooled, w->pooled, tw->ln_post_w, tw->ln_post_b, B, D,
                         tw->cfg.layer_norm_eps));
-  RCC_TRY(rcc_linear_forward(be, &tw->projection, w->pooled, B, w->proj));
+  RCC_TRY(linear(m, &tw->projection, w->pooled, B, w->proj));
   return rcc_backend_download(be, out, w->proj, (size_t)B * P * sizeof(float));
 }
 
@@ -475,5 +598,69 @@ rcc_status_t rcc_clip_text_features(rcc_clip_model_t *m, const int32_t *ids, int
   for (int b = 0; b < B; b++) rows[b] = pooled_position(ids + (size_t)b * T, T, c->eos_token_id);
   rcc_status_t st = pool_and_project(m, tw, B, T, rows, out);
   free(rows);
+  return st;
+}
+
+/* ---------------------------------------------------------------- compression hooks */
+
+void rcc_clip_set_input_hook(rcc_clip_model_t *m, rcc_clip_input_hook_t hook, void *ctx) {
+  m->hook = hook;
+  m->hook_ctx = ctx;
+}
+
+rcc_status_t rcc_clip_replace_linear(rcc_clip_model_t *m, int i, const float *S, int rank,
+                                     const float *U, const float *V) {
+  if (i < 0 || i >= m->n_linears) return rcc_fail(RCC_ERR_ARG, "no linear layer %d", i);
+  rcc_linear_t *lin = m->linears[i];
+  const size_t O = (size_t)lin->out_features, I = (size_t)lin->in_features;
+  if (rank < 0 || (size_t)rank > (O < I ? O : I) || (!S && rank == 0))
+    return rcc_fail(RCC_ERR_ARG, "%s: invalid replacement (rank %d, %s sparse part)", lin->name,
+                    rank, S ? "with" : "without");
+  /* One buffer per layer: [S | U | V]. */
+  size_t n = (S ? O * I : 0) + (size_t)rank * (O + I);
+  float *buf = rcc_backend_alloc(m->be, n * sizeof(float));
+  if (!buf) return rcc_fail_context(RCC_ERR_NOMEM, "replacing %s", lin->name);
+  float *s_dev = S ? buf : NULL, *u_dev = buf + (S ? O * I : 0), *v_dev = u_dev + (size_t)rank * O;
+  rcc_status_t st = RCC_OK;
+  if (S) st = rcc_backend_upload(m->be, s_dev, S, O * I * sizeof(float));
+  if (st == RCC_OK && rank > 0) st = rcc_backend_upload(m->be, u_dev, U, (size_t)rank * O * sizeof(float));
+  if (st == RCC_OK && rank > 0) st = rcc_backend_upload(m->be, v_dev, V, (size_t)rank * I * sizeof(float));
+  if (st != RCC_OK) {
+    rcc_backend_release(m->be, buf);
+    return st;
+  }
+  rcc_backend_release(m->be, m->replaced[i]);
+  m->replaced[i] = buf;
+  lin->weight = s_dev;
+  lin->rank = rank;
+  lin->U = rank > 0 ? u_dev : NULL;
+  lin->V = rank > 0 ? v_dev : NULL;
+  return RCC_OK;
+}
+
+rcc_status_t rcc_clip_linear_dense(rcc_clip_model_t *m, int i, float *W) {
+  if (i < 0 || i >= m->n_linears) return rcc_fail(RCC_ERR_ARG, "no linear layer %d", i);
+  const rcc_linear_t *lin = m->linears[i];
+  const int O = lin->out_features, I = lin->in_features, r = lin->rank;
+  const size_t bytes = (size_t)O * I * sizeof(float);
+  if (lin->weight) {
+    RCC_TRY(rcc_backend_download(m->be, W, lin->weight, bytes));
+  } else {
+    memset(W, 0, bytes);
+  }
+  if (r == 0) return RCC_OK;
+  float *U = malloc((size_t)O * r * sizeof *U), *V = malloc((size_t)r * I * sizeof *V);
+  rcc_status_t st = (U && V) ? RCC_OK : rcc_fail(RCC_ERR_NOMEM, "out of memory");
+  if (st == RCC_OK) st = rcc_backend_download(m->be, U, lin->U, (size_t)O * r * sizeof *U);
+  if (st == RCC_OK) st = rcc_backend_download(m->be, V, lin->V, (size_t)r * I * sizeof *V);
+  for (int o = 0; st == RCC_OK && o < O; o++)
+    for (int k = 0; k < r; k++) {
+      const float u = U[(size_t)o * r + k];
+      const float *v = V + (size_t)k * I;
+      float *w = W + (size_t)o * I;
+      for (int c = 0; c < I; c++) w[c] += u * v[c];
+    }
+  free(U);
+  free(V);
   return st;
 }

@@ -28,10 +28,15 @@ typedef struct {
 /* Parses a CLIPModel config.json (vision_config, text_config, projection_dim, ...) with
  * transformers' defaults for absent keys; errors name the file and the key. */
 rcc_status_t rcc_clip_config_load(const char *config_json_path, rcc_clip_config_t *out);
+/* The same from text; `source` names it in messages. */
+rcc_status_t rcc_clip_config_parse(const char *json_text, const char *source,
+                                   rcc_clip_config_t *out);
 
 typedef struct rcc_clip_model rcc_clip_model_t;
 
-rcc_status_t rcc_clip_load(const char *model_dir, rcc_backend_t be, rcc_clip_model_t **out);
+/* `path`: a Hugging Face model directory, or a packed.safetensors file written by
+ * rcc-dist (config in its metadata; sparse and low-rank layers computed as such). */
+rcc_status_t rcc_clip_load(const char *path, rcc_backend_t be, rcc_clip_model_t **out);
 void rcc_clip_free(rcc_clip_model_t *m);
 const rcc_clip_config_t *rcc_clip_get_config(const rcc_clip_model_t *m);
 
@@ -57,3 +62,18 @@ typedef struct {
   int64_t total, linear, embeddings;
 } rcc_clip_param_counts_t;
 rcc_clip_param_counts_t rcc_clip_count_params(const rcc_clip_model_t *m);
+
+/* Called with the input x (N, in_features), in backend memory, of every linear layer just
+ * before it runs; calibration uses it to accumulate statistics. A non-OK status stops the
+ * forward. q, k and v of one attention block see the same x. */
+typedef rcc_status_t (*rcc_clip_input_hook_t)(void *ctx, const rcc_linear_t *lin, const float *x,
+                                              int N);
+void rcc_clip_set_input_hook(rcc_clip_model_t *m, rcc_clip_input_hook_t hook, void *ctx);
+
+/* Replaces what linear layer i computes with y = x S^T + (x V^T) U^T + b: S (out, in) host
+ * array or NULL, U (out, rank) and V (rank, in) host arrays when rank > 0. The arrays are
+ * copied into model-owned backend memory; the bias is kept. */
+rcc_status_t rcc_clip_replace_linear(rcc_clip_model_t *m, int i, const float *S, int rank,
+                                     const float *U, const float *V);
+/* Copies the effective dense weight of layer i, S + U V, into host memory W (out, in). */
+rcc_status_t rcc_clip_linear_dense(rcc_clip_model_t *m, int i, float *W);

@@ -141,7 +141,7 @@ static rcc_status_t check_tower(const char *path, const char *section,
   return RCC_OK;
 }
 
-rcc_status_t rcc_clip_config_load(const char *path, rcc_clip_config_t *out) {
+rcc_status_t rcc_clip_config_parse(const char *text, const char *path, rcc_clip_config_t *out) {
   rcc_clip_config_t c = {
       .text = {.hidden_size = 512, .intermediate_size = 2048, .num_layers = 12, .num_heads = 8,
                .layer_norm_eps = 1e-5f, .act = RCC_ACT_QUICK_GELU, .vocab_size = 49408,
@@ -153,8 +153,6 @@ rcc_status_t rcc_clip_config_load(const char *path, rcc_clip_config_t *out) {
       .projection_dim = 512,
       .logit_scale_init = 2.6592f,
   };
-  char *text = NULL;
-  RCC_TRY(read_text_file(path, &text));
   cJSON *root = cJSON_Parse(text);
   rcc_status_t st = RCC_OK;
   if (!root || !cJSON_IsObject(root)) {
@@ -188,6 +186,13 @@ rcc_status_t rcc_clip_config_load(const char *path, rcc_clip_config_t *out) {
   *out = c;
 done:
   cJSON_Delete(root);
+  return st;
+}
+
+rcc_status_t rcc_clip_config_load(const char *path, rcc_clip_config_t *out) {
+  char *text = NULL;
+  RCC_TRY(read_text_file(path, &text));
+  rcc_status_t st = rcc_clip_config_parse(text, path, out);
   free(text);
   return st;
 }

@@ -18,8 +18,8 @@ static const char usage[] =
     "  eval     --model DIR --data SPEC [--limit N] [--json]   zero-shot / retrieval metrics\n"
     "  embed    --model DIR (--images FILE... | --texts FILE) --out OUT.safetensors\n"
     "  inspect  MODEL_DIR                                    layers, shapes, parameter counts\n"
-    "  JOB.yaml                                              run a compression job (not yet\n"
-    "                                                        available in this version)\n"
+    "  JOB.yaml [--backend NAME] [--threads N]               run a compression job\n"
+    "  validate JOB.yaml                                     check a job file without running\n"
     "\n"
     "  rcc-dist COMMAND --help   options of one command\n"
     "  rcc-dist --version        version and compiled-in optional parts\n";
@@ -63,17 +63,13 @@ int rcc_cli_main(int argc, char **argv) {
   static const struct {
     const char *name;
     int (*run)(int, char **);
-  } commands[] = {{"eval", rcc_cmd_eval}, {"embed", rcc_cmd_embed}, {"inspect", rcc_cmd_inspect}};
+  } commands[] = {{"eval", rcc_cmd_eval}, {"embed", rcc_cmd_embed}, {"inspect", rcc_cmd_inspect},
+                 {"validate", rcc_cmd_validate}};
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     if (!strcmp(cmd, commands[i].name)) return commands[i].run(argc - 1, argv + 1);
   size_t n = strlen(cmd);
-  if (n > 5 && (!strcmp(cmd + n - 5, ".yaml") || !strcmp(cmd + n - 4, ".yml"))) {
-    fprintf(stderr,
-            "rcc-dist: error: %s: compression jobs are not available in this version yet; "
-            "`rcc-dist eval` and `rcc-dist embed` are\n",
-            cmd);
-    return 2;
-  }
+  if ((n > 5 && !strcmp(cmd + n - 5, ".yaml")) || (n > 4 && !strcmp(cmd + n - 4, ".yml")))
+    return rcc_cmd_run(argc, argv);
   fprintf(stderr, "rcc-dist: error: unknown command '%s'\n\n%s", cmd, usage);
   return 2;
 }

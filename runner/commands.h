@@ -5,6 +5,9 @@
 int rcc_cmd_eval(int argc, char **argv);
 int rcc_cmd_embed(int argc, char **argv);
 int rcc_cmd_inspect(int argc, char **argv);
+int rcc_cmd_validate(int argc, char **argv);
+/* `rcc-dist JOB.yaml [flags]`: the full command line, the job file among the arguments. */
+int rcc_cmd_run(int argc, char **argv);
 
 /* Prints "rcc-dist: error: <message>" for the last recorded error and returns 1. */
 int rcc_cmd_report_error(void);

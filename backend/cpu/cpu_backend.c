@@ -19,7 +19,7 @@ static void cpu_describe(rcc_backend_t be) {
   char name[32] = "OpenBLAS", version[32] = "";
   const char *config = openblas_get_config();
   if (config) sscanf(config, "%31s %31s", name, version);
-  int threads = openblas_get_num_threads();
+  int threads = omp_get_max_threads();
   snprintf(be->description, sizeof be->description, "cpu (%s%s%s, %d thread%s)", name,
            version[0] ? " " : "", version, threads, threads == 1 ? "" : "s");
 }
@@ -27,7 +27,6 @@ static void cpu_describe(rcc_backend_t be) {
 static void cpu_destroy(rcc_backend_t be) { free(be); }
 
 static void cpu_set_threads(rcc_backend_t be, int threads) {
-  openblas_set_num_threads(threads);
   omp_set_num_threads(threads);
   cpu_describe(be);
 }
@@ -58,38 +57,62 @@ static rcc_status_t cpu_synchronize(rcc_backend_t be) { return RCC_OK; }
 
 /* C (M,N) = alpha op(A) op(B) + beta C for `batch` matrices, row-major.
  *
- * Threading. OpenBLAS parallelises one GEMM by splitting it into panels, one per thread,
- * and joins the threads at the end. For a large GEMM (the MLP and QKV projections,
- * (B*T, 768) x (768, 3072)) that is the right thing, so a single or a large GEMM goes to
- * OpenBLAS whole. Attention's batched GEMMs are the opposite case: B*H independent
- * products of (T,64)x(64,T) or (T,T)x(T,64) with T ~ 50..200, i.e. 0.3 to 5 MFLOP each,
- * which one core finishes in 10-200 us; splitting each of them across threads costs a
- * wake-up and a join per matrix, of the same order as the work itself, and leaves each
- * thread tiny panels. Independent matrices need no join until the end, so for a batch of
- * small GEMMs we run whole matrices in parallel with OpenMP (static schedule: equal work
- * per matrix) and keep OpenBLAS single-threaded meanwhile, so that the two thread pools
- * do not oversubscribe the cores. Measured on 2 cores, 192 products (T,64)x(64,T):
- * T=50: 4.0 ms threaded one by one, 1.0 ms over the batch; T=77: 32 ms vs 2.8 ms. */
+ * Threading: one pool, OpenMP's. OpenBLAS runs single-threaded inside our parallel
+ * regions. With OpenBLAS's own pthread pool beside OpenMP's, each pool's idle threads
+ * spin while the other works: on 2 cores perf showed 29% of a ViT-B/32 forward spent
+ * spinning in OpenMP and 2 threads slower than 1 (bench/forward). So:
+ *  - a batch of small GEMMs (attention: B*H products of (T,64)x(64,T), 10-200 us each)
+ *    runs whole matrices in parallel, no join per matrix (2 cores, 192 products at T=77:
+ *    2.8 ms against 32 ms threaded one by one);
+ *  - one large GEMM (projections, MLP: (B*T, 768) x (768, 3072)) is split into one block of
+ *    rows of C per thread (columns when there are too few rows); each thread packs its own
+ *    panels, which costs a few percent against OpenBLAS's shared packing but keeps one pool. */
+static void gemm_block(enum CBLAS_TRANSPOSE opa, enum CBLAS_TRANSPOSE opb, int M, int N, int K,
+                       float alpha, const float *A, int lda, const float *B, int ldb, float beta,
+                       float *C, int ldc) {
+  const int threads = omp_get_max_threads();
+  if (threads <= 1 || (int64_t)M * N * K <= SMALL_GEMM_MACS) {
+    cblas_sgemm(CblasRowMajor, opa, opb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  const bool by_rows = M >= 16 * threads;
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const int total = by_rows ? M : N;
+    const int lo = (int)((int64_t)total * t / nt), hi = (int)((int64_t)total * (t + 1) / nt);
+    if (hi > lo) {
+      if (by_rows) {
+        /* rows lo..hi of op(A) and C; op(A) = A^T reads columns lo..hi of A */
+        const float *a = opa == CblasNoTrans ? A + (size_t)lo * lda : A + lo;
+        cblas_sgemm(CblasRowMajor, opa, opb, hi - lo, N, K, alpha, a, lda, B, ldb, beta,
+                    C + (size_t)lo * ldc, ldc);
+      } else {
+        /* columns lo..hi of op(B) and C; op(B) = B^T reads rows lo..hi of B */
+        const float *b = opb == CblasNoTrans ? B + lo : B + (size_t)lo * ldb;
+        cblas_sgemm(CblasRowMajor, opa, opb, M, hi - lo, K, alpha, A, lda, b, ldb, beta, C + lo,
+                    ldc);
+      }
+    }
+  }
+}
+
 static rcc_status_t cpu_gemm_strided_batched(rcc_backend_t be, bool ta, bool tb, int M, int N,
                                              int K, float alpha, const float *A, int lda,
                                              int64_t sa, const float *B, int ldb, int64_t sb,
                                              float beta, float *C, int ldc, int64_t sc, int batch) {
   enum CBLAS_TRANSPOSE opa = ta ? CblasTrans : CblasNoTrans;
   enum CBLAS_TRANSPOSE opb = tb ? CblasTrans : CblasNoTrans;
-  int blas_threads = openblas_get_num_threads();
   bool small = (int64_t)M * N * K <= SMALL_GEMM_MACS;
   if (batch > 1 && small && omp_get_max_threads() > 1) {
-    openblas_set_num_threads(1);
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < batch; i++)
       cblas_sgemm(CblasRowMajor, opa, opb, M, N, K, alpha, A + i * sa, lda, B + i * sb, ldb, beta,
                   C + i * sc, ldc);
-    openblas_set_num_threads(blas_threads);
     return RCC_OK;
   }
   for (int i = 0; i < batch; i++)
-    cblas_sgemm(CblasRowMajor, opa, opb, M, N, K, alpha, A + i * sa, lda, B + i * sb, ldb, beta,
-                C + i * sc, ldc);
+    gemm_block(opa, opb, M, N, K, alpha, A + i * sa, lda, B + i * sb, ldb, beta, C + i * sc, ldc);
   return RCC_OK;
 }
 
@@ -117,6 +140,8 @@ rcc_status_t rcc_backend_cpu_create(rcc_backend_t *out) {
   be->ops = &cpu_ops;
   be->kind = RCC_BACKEND_CPU;
   be->impl = NULL; /* no state: OpenBLAS and OpenMP keep their own */
+  /* All parallelism is OpenMP's (see cpu_gemm_strided_batched); OpenBLAS stays serial. */
+  openblas_set_num_threads(1);
   cpu_describe(be);
   *out = be;
   return RCC_OK;

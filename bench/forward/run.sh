@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # CLIP ViT-B/32 forward, rcc-dist vs PyTorch, same machine, same run, same threads.
 #
-#   bench/forward/run.sh [--native-openblas] [--bin PATH] [--threads "1 2"] [--batch 32]
-#                        [--warmup 1] [--iters 3] [--model DIR] [--work DIR]
+#   bench/forward/run.sh [--native-openblas] [--rcc-env VAR=VALUE]... [--bin PATH]
+#                        [--threads "1 2"] [--batch 32] [--warmup 1] [--iters 3]
+#                        [--model DIR] [--work DIR]
 #
 # Builds bench_forward (Release, in build-bench/) unless --bin is given, writes the random
 # model (make_model.py), then for each thread count runs torch_forward.py (which also
@@ -14,6 +15,8 @@
 # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are left as the environment sets them (some hosts
 # pin them because old OpenBLAS builds misdetect their CPU); --native-openblas unsets both
 # for the rcc runs only, so OpenBLAS picks its kernel itself (the header says which).
+# --rcc-env adds a variable to the rcc runs only (e.g. OMP_WAIT_POLICY=PASSIVE), to measure
+# a runtime setting before the code adopts it; the header lists it.
 # Exit status: 0, or 1 when a check against PyTorch failed (the table still prints).
 set -euo pipefail
 
@@ -27,11 +30,15 @@ iters=3
 model=/tmp/rcc-bench/clip-vit-b32
 work=/tmp/rcc-bench
 native=0
+rcc_extra=()
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --native-openblas) native=1 ;;
+    --rcc-env)
+      case "$2" in *=*) rcc_extra+=("$2") ;; *) echo "run.sh: --rcc-env wants VAR=VALUE" >&2; exit 2 ;; esac
+      shift ;;
     --bin) bin=$2; shift ;;
     --threads) threads=$2; shift ;;
     --batch) batch=$2; shift ;;
@@ -61,18 +68,20 @@ python3 "$here/make_model.py" --out "$model" >&2
 # The rcc side's environment: as given, or without the OpenBLAS pins.
 rcc_env() {
   if [ "$native" = 1 ]; then
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$@"
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "${rcc_extra[@]}" "$@"
   else
-    env "$@"
+    env "${rcc_extra[@]}" "$@"
   fi
 }
 
 mode=$([ "$native" = 1 ] && echo "native-openblas" || echo "default")
+[ ${#rcc_extra[@]} -gt 0 ] && mode="$mode-env"
 results="$work/results-$mode.jsonl"
 : >"$results"
 core=$(rcc_env OPENBLAS_VERBOSE=2 "$bin" --help 2>&1 | sed -n 's/^Core: *//p' | head -n 1)
 pins="OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE-unset} OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE-unset}"
 [ "$native" = 1 ] && pins="both unset for rcc (--native-openblas); environment has $pins"
+[ ${#rcc_extra[@]} -gt 0 ] && pins="$pins; rcc runs also with ${rcc_extra[*]}"
 cpu=$(lscpu | sed -n "s/^Model name: *//p" | head -n 1)
 cpus=$(lscpu | sed -n "s/^CPU(s): *//p" | head -n 1)
 torch_blas=$(python3 -c '

@@ -40,7 +40,12 @@ expect 2 '--limit expects a positive integer' -- "$bin" eval --model "$tiny" --d
 expect 1 "$tmp/nope/config.json" -- "$bin" eval --model "$tmp/nope" --data fmnist:test
 expect 1 'fmnist:test|folder:|csv:' -- "$bin" eval --model "$tiny" --data imagenet:val
 expect 1 "backend 'bogus'|bogus" -- "$bin" eval --model "$tiny" --data fmnist:test --backend bogus
-expect 2 'compression jobs are not available' -- "$bin" job.yaml
+expect 1 'job.yaml.*cannot open' -- "$bin" "$tmp/job.yaml"
+expect 0 'ok \(3 stages' -- "$bin" validate "$src/examples/clip-fmnist.yaml"
+printf 'model: %s\noutput: %s/run\ncascade:\n  stages:\n    - name: dare\n      config: {method: wanda, target_sparsty: 0.5}\n' "$tiny" "$tmp" >"$tmp/bad.yaml"
+expect 1 "bad.yaml:6:31: error: unknown key 'target_sparsty' \(did you mean 'target_sparsity'\?\)" -- "$bin" validate "$tmp/bad.yaml"
+expect 1 "bad.yaml:6:31: error: unknown key" -- "$bin" "$tmp/bad.yaml"
+[ -e "$tmp/run" ] && { echo "FAIL: a rejected job created its run directory"; failures=$((failures + 1)); }
 
 # inspect
 expect 0 'text_model.encoder.layers.1.mlp.fc2' -- "$bin" inspect "$tiny"

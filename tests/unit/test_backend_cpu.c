@@ -163,6 +163,9 @@ static void test_gemm_transposes(void **state) {
     check_gemm(ta, tb, 1, 31, 5, 2, 1, false, 0.5f);  /* a row vector */
     check_gemm(ta, tb, 64, 48, 80, 1, 1, false, 0.5f);
     check_gemm(ta, tb, 13, 9, 17, 2, 1, false, 0.0f);
+    /* past SMALL_GEMM_MACS: split across threads by rows of C, then by columns */
+    check_gemm(ta, tb, 300, 200, 100, 1, 1, false, 0.5f);
+    check_gemm(ta, tb, 8, 1024, 700, 2, 1, false, 0.5f);
   }
 }
 

@@ -28,8 +28,8 @@ static char *slurp(const char *path) {
 }
 
 static void write_text(const char *dir, const char *name, const char *text) {
-  char path[4096];
-  snprintf(path, sizeof path, "%s/%s", dir, name);
+  char path[8192];
+  if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path) fail_msg("path too long");
   FILE *f = fopen(path, "wb");
   if (!f) fail_msg("cannot write %s", path);
   fputs(text, f);

@@ -1,0 +1,103 @@
+/* `rcc-dist JOB.yaml`: runs a compression job into its run directory (`output:`). */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/log.h"
+#include "runner/cascade.h"
+#include "runner/commands.h"
+
+static const char run_usage[] =
+    "usage: rcc-dist JOB.yaml [--backend NAME] [--threads N]\n"
+    "\n"
+    "Runs the cascade of JOB.yaml (see examples/README.md) and writes its run directory:\n"
+    "report.json, report.md, log.txt, compressed/, packed.safetensors.\n"
+    "  --backend NAME   overrides the job's backend (cpu | cuda | cuda:N | auto)\n"
+    "  --threads N      overrides the job's threads\n";
+
+/* mkdir -p for the run directory. */
+static rcc_status_t make_dirs(const char *path) {
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%s", path);
+  for (char *p = buf + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = '\0';
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+      return rcc_fail(RCC_ERR_IO, "%s: cannot create directory: %s", buf, strerror(errno));
+    *p = '/';
+  }
+  if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+    return rcc_fail(RCC_ERR_IO, "%s: cannot create directory: %s", buf, strerror(errno));
+  return RCC_OK;
+}
+
+int rcc_cmd_run(int argc, char **argv) {
+  static const struct option opts[] = {{"backend", required_argument, 0, 'B'},
+                                       {"threads", required_argument, 0, 'T'},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
+  const char *backend = NULL;
+  int threads = -1, c;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    switch (c) {
+    case 'B': backend = optarg; break;
+    case 'T': if ((threads = rcc_cmd_parse_positive("--threads", optarg)) < 0) return 2; break;
+    case 'h': fputs(run_usage, stdout); return 0;
+    default: fputs(run_usage, stderr); return 2;
+    }
+  }
+  if (argc - optind != 1) {
+    fprintf(stderr, "rcc-dist: error: expected exactly one job file\n%s", run_usage);
+    return 2;
+  }
+  rcc_job_t *job = NULL;
+  if (rcc_job_load(argv[optind], &job) != RCC_OK || rcc_job_check_paths(job) != RCC_OK) {
+    fprintf(stderr, "%s", rcc_job_errors()[0] ? rcc_job_errors() : rcc_last_error());
+    fputc('\n', stderr);
+    rcc_job_free(job);
+    return 1;
+  }
+  rcc_session_t s;
+  if (rcc_session_open(&s, &argc, &argv, backend ? backend : job->backend,
+                       threads >= 0 ? threads : job->threads) != RCC_OK) {
+    rcc_job_free(job);
+    return rcc_cmd_report_error();
+  }
+  FILE *log = NULL;
+  rcc_status_t st = RCC_OK;
+  if (rcc_comm_rank(s.comm) == 0) {
+    st = make_dirs(job->output);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/checkpoints", job->output);
+    if (st == RCC_OK) st = make_dirs(path);
+    snprintf(path, sizeof path, "%s/log.txt", job->output);
+    if (st == RCC_OK && !(log = fopen(path, "a")))
+      st = rcc_fail(RCC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    rcc_log_set_file(log);
+  }
+  if (st == RCC_OK) {
+    RCC_INFO("job %s (sha256 %s): %d stage%s, backend %s, %d rank%s", job->path, job->sha256_hex,
+             job->num_stages, job->num_stages == 1 ? "" : "s", rcc_backend_describe(s.backend),
+             rcc_comm_size(s.comm), rcc_comm_size(s.comm) == 1 ? "" : "s");
+    st = rcc_cascade_run(job, &s);
+  }
+  int rc = 0;
+  if (st != RCC_OK) {
+    if (rcc_comm_size(s.comm) > 1 && st != RCC_ERR_NUMERIC) {
+      char why[2300];
+      snprintf(why, sizeof why, "job failed: %s", rcc_last_error());
+      rcc_comm_abort(s.comm, 1, why);
+    }
+    RCC_ERROR("%s", rcc_last_error());
+    rc = st == RCC_ERR_NUMERIC ? 3 : 1;
+  }
+  rcc_log_set_file(NULL);
+  if (log) fclose(log);
+  rcc_session_close(&s);
+  rcc_job_free(job);
+  return rc;
+}
