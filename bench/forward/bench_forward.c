@@ -2,11 +2,14 @@
  * a check of those features against PyTorch's for the very same inputs.
  *
  * torch_forward.py --ref FILE writes one batch of inputs (pixels (B,C,H,W), token ids
- * (B,T)) and the features HF computed for them (B,P). This program loads the model on
- * the CPU backend with T threads, runs `--warmup` untimed calls and `--iters` timed
- * calls of each tower on that batch (the protocol of torch_forward.py), compares the
- * first call's features with the reference, and prints one JSON line. Exit status 1 when
- * a tower's features differ by more than --tol, 2 on any other error. */
+ * (B,T)) and the features HF computed for them (B,P). This program loads the model (a
+ * model directory, or a packed.safetensors written by rcc-dist) on the CPU backend with
+ * T threads, runs `--warmup` untimed calls and `--iters` timed calls of each tower on that
+ * batch (the protocol of torch_forward.py), compares the first call's features with the
+ * reference, and prints one JSON line. The reference is PyTorch's features of the dense
+ * model; with --check-model DIR it is instead what rcc computes for DIR on the same inputs
+ * (a packed model against its own dense export compressed/, which PyTorch never saw).
+ * Exit status 1 when a tower's features differ by more than --tol, 2 on any other error. */
 #include <cblas.h>
 #include <getopt.h>
 #include <math.h>
@@ -183,17 +186,20 @@ static void print_json_array(const char *key, const double *v, int n) {
 }
 
 static const char USAGE[] =
-    "usage: bench_forward --model DIR --ref FILE [--threads T] [--warmup W] [--iters N]\n"
-    "                     [--tol X]\n"
-    "  --model DIR    CLIPModel directory (bench/forward/make_model.py)\n"
+    "usage: bench_forward --model PATH --ref FILE [--check-model DIR] [--threads T]\n"
+    "                     [--warmup W] [--iters N] [--tol X]\n"
+    "  --model PATH   CLIPModel directory (bench/forward/make_model.py) or a\n"
+    "                 packed.safetensors written by rcc-dist\n"
     "  --ref FILE     inputs and PyTorch features (torch_forward.py --ref)\n"
+    "  --check-model DIR  check against rcc's features of DIR on the same inputs\n"
+    "                 instead of PyTorch's (a packed model against its compressed/)\n"
     "  --threads T    CPU backend threads (default 1)\n"
     "  --warmup W     untimed calls per tower, the first one checked (default 1)\n"
     "  --iters N      timed calls per tower, the median reported (default 3)\n"
     "  --tol X        largest accepted relative difference per row (default 1e-3)\n";
 
 typedef struct {
-  const char *model, *ref;
+  const char *model, *ref, *check_model;
   int threads, warmup, iters;
   double tol;
 } options_t;
@@ -214,13 +220,15 @@ static int parse_options(int argc, char **argv, options_t *o) {
       {"model", required_argument, NULL, 'm'},   {"ref", required_argument, NULL, 'r'},
       {"threads", required_argument, NULL, 't'}, {"warmup", required_argument, NULL, 'w'},
       {"iters", required_argument, NULL, 'n'},   {"tol", required_argument, NULL, 'x'},
-      {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
-  *o = (options_t){NULL, NULL, 1, 1, 3, 1e-3};
+      {"check-model", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0}};
+  *o = (options_t){NULL, NULL, NULL, 1, 1, 3, 1e-3};
   int c;
   while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
     switch (c) {
     case 'm': o->model = optarg; break;
     case 'r': o->ref = optarg; break;
+    case 'c': o->check_model = optarg; break;
     case 't':
       if (parse_int("--threads", optarg, &o->threads)) return -1;
       break;
@@ -263,19 +271,45 @@ static rcc_status_t check_shapes(const rcc_clip_config_t *cfg, const ref_batch_t
 }
 
 typedef struct {
-  double load_s;
+  double load_s, peak_rss_mb;
   double *image_times, *text_times;
   diff_t image_diff, text_diff;
   char backend[256];
 } results_t;
 
+static double peak_rss_mb(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss / 1024.0;
+}
+
+/* The --check-model reference: DIR's features (B,P) for the batch's images and texts,
+ * computed by rcc on the same backend after the timed model is gone. */
+static rcc_status_t check_model_features(const options_t *o, rcc_backend_t be,
+                                         const ref_batch_t *r, float *image_feat,
+                                         float *text_feat) {
+  rcc_clip_model_t *c = NULL;
+  rcc_status_t st = rcc_clip_load(o->check_model, be, &c);
+  if (st == RCC_OK) st = check_shapes(rcc_clip_get_config(c), r, o->ref);
+  if (st == RCC_OK) st = image_forward(c, r, image_feat);
+  if (st == RCC_OK) st = text_forward(c, r, text_feat);
+  if (c) rcc_clip_free(c);
+  return st;
+}
+
 static rcc_status_t run(const options_t *o, const ref_batch_t *r, results_t *res) {
   rcc_backend_t be = NULL;
   rcc_clip_model_t *m = NULL;
   size_t n_feat = (size_t)r->B * r->P;
-  float *first = malloc(n_feat * sizeof(float)), *scratch = malloc(n_feat * sizeof(float));
-  rcc_status_t st =
-      (first && scratch) ? RCC_OK : rcc_fail(RCC_ERR_NOMEM, "bench_forward: features");
+  /* first_*: the first call's features (checked); ref_*: what they are checked against */
+  float *first_image = malloc(n_feat * sizeof(float)), *first_text = malloc(n_feat * sizeof(float));
+  float *scratch = malloc(n_feat * sizeof(float));
+  float *ref_image = r->image_feat, *ref_text = r->text_feat, *own_ref = NULL;
+  if (o->check_model) ref_image = own_ref = malloc(2 * n_feat * sizeof(float));
+  if (own_ref) ref_text = own_ref + n_feat;
+  rcc_status_t st = (first_image && first_text && scratch && ref_image)
+                        ? RCC_OK
+                        : rcc_fail(RCC_ERR_NOMEM, "bench_forward: features");
   if (st == RCC_OK) st = rcc_backend_init(&be, "cpu");
   if (st == RCC_OK) {
     rcc_backend_set_threads(be, o->threads);
@@ -286,16 +320,25 @@ static rcc_status_t run(const options_t *o, const ref_batch_t *r, results_t *res
   }
   if (st == RCC_OK) st = check_shapes(rcc_clip_get_config(m), r, o->ref);
   if (st == RCC_OK)
-    st = time_calls(image_forward, m, r, first, scratch, o->warmup, o->iters, res->image_times);
-  if (st == RCC_OK) {
-    res->image_diff = compare_features(first, r->image_feat, r->B, r->P);
-    st = time_calls(text_forward, m, r, first, scratch, o->warmup, o->iters, res->text_times);
-  }
-  if (st == RCC_OK) res->text_diff = compare_features(first, r->text_feat, r->B, r->P);
+    st = time_calls(image_forward, m, r, first_image, scratch, o->warmup, o->iters,
+                    res->image_times);
+  if (st == RCC_OK)
+    st = time_calls(text_forward, m, r, first_text, scratch, o->warmup, o->iters,
+                    res->text_times);
+  /* The peak of the timed model alone: the check model below would raise it. */
+  res->peak_rss_mb = peak_rss_mb();
   if (m) rcc_clip_free(m);
+  if (st == RCC_OK && o->check_model)
+    st = check_model_features(o, be, r, ref_image, ref_text);
+  if (st == RCC_OK) {
+    res->image_diff = compare_features(first_image, ref_image, r->B, r->P);
+    res->text_diff = compare_features(first_text, ref_text, r->B, r->P);
+  }
   if (be) rcc_backend_free(be);
-  free(first);
+  free(first_image);
+  free(first_text);
   free(scratch);
+  free(own_ref);
   return st;
 }
 
@@ -321,17 +364,19 @@ int main(int argc, char **argv) {
     return 2;
   }
 
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
   bool ok = res.image_diff.max_row_rel <= o.tol && res.text_diff.max_row_rel <= o.tol;
-  printf("{\"impl\": \"rcc\", \"threads\": %d, \"batch\": %d, \"warmup\": %d, \"iters\": %d, ",
-         o.threads, r.B, o.warmup, o.iters);
+  printf("{\"impl\": \"rcc\", \"model\": ");
+  print_json_string(o.model);
+  printf(", \"checked_against\": ");
+  print_json_string(o.check_model ? o.check_model : "torch");
+  printf(", \"threads\": %d, \"batch\": %d, \"warmup\": %d, \"iters\": %d, ", o.threads, r.B,
+         o.warmup, o.iters);
   print_json_number("images_per_s", "%.6f", r.B / median(res.image_times, o.iters));
   print_json_number("texts_per_s", "%.6f", r.B / median(res.text_times, o.iters));
   print_json_array("image_batch_s", res.image_times, o.iters);
   print_json_array("text_batch_s", res.text_times, o.iters);
   print_json_number("load_s", "%.3f", res.load_s);
-  print_json_number("peak_rss_mb", "%.1f", ru.ru_maxrss / 1024.0);
+  print_json_number("peak_rss_mb", "%.1f", res.peak_rss_mb);
   print_json_number("image_max_rel_diff", "%.3e", res.image_diff.max_row_rel);
   print_json_number("image_max_abs_diff", "%.3e", res.image_diff.max_abs);
   print_json_number("text_max_rel_diff", "%.3e", res.text_diff.max_row_rel);
@@ -344,9 +389,10 @@ int main(int argc, char **argv) {
   printf("}\n");
   if (!ok)
     fprintf(stderr,
-            "bench_forward: features differ from PyTorch's: image %.3e, text %.3e "
-            "(worst row ||rcc-torch||/||torch||, tolerance %.1e)\n",
-            res.image_diff.max_row_rel, res.text_diff.max_row_rel, o.tol);
+            "bench_forward: features differ from %s's: image %.3e, text %.3e "
+            "(worst row ||rcc-ref||/||ref||, tolerance %.1e)\n",
+            o.check_model ? o.check_model : "PyTorch", res.image_diff.max_row_rel,
+            res.text_diff.max_row_rel, o.tol);
   ref_free(&r);
   free(res.image_times);
   free(res.text_times);

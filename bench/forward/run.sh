@@ -8,8 +8,11 @@
 # Builds bench_forward (Release, in build-bench/) unless --bin is given, writes the random
 # model (make_model.py), then for each thread count runs torch_forward.py (which also
 # writes its inputs and features) and bench_forward on the same inputs (which checks its
-# features against them), with OMP_NUM_THREADS, MKL_NUM_THREADS and OPENBLAS_NUM_THREADS
-# set to that count for both. Prints a header naming the machine and the BLAS of each side,
+# features against them) with the same thread count T on both sides: PyTorch gets
+# torch.set_num_threads(T) and OMP_NUM_THREADS = MKL_NUM_THREADS = T; rcc gets
+# OMP_NUM_THREADS = T and --threads T (its one thread pool is OpenMP's; the CPU backend
+# keeps OpenBLAS serial, so OPENBLAS_NUM_THREADS = 1 there, which spares OpenBLAS's idle
+# pthreads). Prints a header naming the machine and the BLAS of each side,
 # then a Markdown table; ratio = rcc / torch (above 1: rcc is faster).
 #
 # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are left as the environment sets them (some hosts
@@ -98,13 +101,13 @@ status=0
 for t in $threads; do
   ref="$work/ref-t$t.bin"
   echo "run.sh: threads=$t torch ..." >&2
-  OMP_NUM_THREADS=$t MKL_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t \
+  OMP_NUM_THREADS=$t MKL_NUM_THREADS=$t \
     python3 "$here/torch_forward.py" --model "$model" --threads "$t" --batch "$batch" \
     --warmup "$warmup" --iters "$iters" --ref "$ref" 2>"$work/torch-t$t.log" >>"$results" ||
     { cat "$work/torch-t$t.log" >&2; echo "run.sh: torch_forward.py failed" >&2; exit 2; }
   echo "run.sh: threads=$t rcc ..." >&2
   rc=0
-  rcc_env OMP_NUM_THREADS="$t" MKL_NUM_THREADS="$t" OPENBLAS_NUM_THREADS="$t" \
+  rcc_env OMP_NUM_THREADS="$t" OPENBLAS_NUM_THREADS=1 \
     "$bin" --model "$model" --ref "$ref" --threads "$t" --warmup "$warmup" \
     --iters "$iters" >>"$results" || rc=$?
   case $rc in

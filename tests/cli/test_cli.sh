@@ -5,6 +5,8 @@
 set -u
 bin=$1
 src=$2
+# Job files name paths relative to the working directory, as the README runs them.
+cd "$src" || exit 1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 failures=0
