@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "comm/comm_impl.h"
+#include "common/check_cuda.h"
 
 typedef struct {
   rcc_comm_t mpi; /* bootstrap, barrier and abort */
@@ -14,14 +15,6 @@ typedef struct {
   cudaStream_t stream;
   int device;
 } nccl_impl_t;
-
-#define RCC_CHECK_CUDA(call)                                                                       \
-  do {                                                                                             \
-    cudaError_t rcc_cuda_err_ = (call);                                                            \
-    if (rcc_cuda_err_ != cudaSuccess)                                                              \
-      return rcc_fail(RCC_ERR_CUDA, "%s:%d: %s failed: %s (%s)", __FILE__, __LINE__, #call,        \
-                      cudaGetErrorString(rcc_cuda_err_), cudaGetErrorName(rcc_cuda_err_));         \
-  } while (0)
 
 #define RCC_CHECK_NCCL(call)                                                                       \
   do {                                                                                             \

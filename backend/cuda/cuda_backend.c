@@ -8,6 +8,7 @@
 
 #include "backend/backend_impl.h"
 #include "backend/cuda/cuda_kernels.h"
+#include "common/check_cuda.h"
 
 typedef struct {
   int device;
@@ -15,16 +16,9 @@ typedef struct {
   cublasHandle_t cublas;
 } cuda_impl_t;
 
-/* Every CUDA and cuBLAS call goes through one of these: on failure the message names the
- * file, the line, the call and the library's own description, and the op returns. */
-#define RCC_CHECK_CUDA(call)                                                                       \
-  do {                                                                                             \
-    cudaError_t rcc_cuda_err_ = (call);                                                            \
-    if (rcc_cuda_err_ != cudaSuccess)                                                              \
-      return rcc_fail(RCC_ERR_CUDA, "%s:%d: %s failed: %s (%s)", __FILE__, __LINE__, #call,        \
-                      cudaGetErrorString(rcc_cuda_err_), cudaGetErrorName(rcc_cuda_err_));         \
-  } while (0)
-
+/* Every CUDA call goes through RCC_CHECK_CUDA (common/check_cuda.h) and every cuBLAS call
+ * through this: on failure the message names the file, the line, the call and the
+ * library's own description, and the op returns. */
 #define RCC_CHECK_CUBLAS(call)                                                                     \
   do {                                                                                             \
     cublasStatus_t rcc_cublas_st_ = (call);                                                        \

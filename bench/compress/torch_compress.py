@@ -263,9 +263,10 @@ def parse_plan(text):
     return plan
 
 
-def run_one(method, W, H, col_sq, dtype):
-    """Returns (seconds, result) for one call; H and col_sq are already in dtype, as the
-    reference code keeps them (it accumulates H in float32)."""
+def run_one(method, W, H, col_sq):
+    """Returns (seconds, result) for one call in H's precision; H and col_sq are made in it
+    beforehand, as the reference code keeps them (it accumulates H in float32)."""
+    dtype = H.dtype
     extra = None
     if method == "alpha":
         extra = magnitude(W)[0]  # W_hat, untimed
@@ -423,7 +424,7 @@ def time_methods(args):
                 torch.manual_seed(0)  # torch.svd_lowrank draws from the global generator
                 W0 = weight(0, KINDS[0][0])
                 hs = H[(dtype, W0.shape[1])]
-                warm[dtype], _ = run_one(method, W0, hs, torch.diag(hs), dtype)
+                warm[dtype], _ = run_one(method, W0, hs, torch.diag(hs))
                 total = 0.0
                 for b in range(plan[method]):
                     for kind, short in KINDS:
@@ -431,7 +432,7 @@ def time_methods(args):
                         W = weight(b, kind)
                         m, n = W.shape
                         hs = H[(dtype, n)]
-                        s, out = run_one(method, W, hs, torch.diag(hs), dtype)
+                        s, out = run_one(method, W, hs, torch.diag(hs))
                         total += s
                         layer_s.setdefault(dtype, {})[lid] = round(s, 6)
                         check_layer(chk, method, dtype, W, H64[n], Lchk[n], out,
