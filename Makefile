@@ -5,7 +5,8 @@ JOBS    ?= $(shell nproc)
 CMAKE_FLAGS ?=
 DEBS := build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-openmpi-dev \
         hdf5-tools libyaml-dev libcmocka-dev libopenblas-dev liblapacke-dev libcjson-dev \
-        libstb-dev libjpeg-dev zlib1g-dev dataset-fashion-mnist
+        libstb-dev libjpeg-dev zlib1g-dev dataset-fashion-mnist \
+        slurm-wlm munge libpmix-dev jq
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export OMPI_ALLOW_RUN_AS_ROOT := 1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1

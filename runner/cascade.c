@@ -20,7 +20,10 @@
 #include "compress/subspace.h"
 #include "eval/zeroshot.h"
 #include "io/safetensors.h"
+#include "runner/checkpoint.h"
+#include "runner/fault.h"
 #include "runner/report.h"
+#include "runner/shard.h"
 #include "runner/stages.h"
 
 typedef struct {
@@ -35,7 +38,7 @@ typedef struct {
   float **W0;          /* original dense weights per selected layer */
   float **W_base;      /* base model weights (DARE), or NULL */
   int last_committed; /* kind of the last committed stage, -1 before any */
-  double *grassmann; /* per linear layer: dare -> nullu subspace distance, or -1 */
+  int *owner;        /* per linear layer: the rank that compresses it, -1 if not selected */
   rcc_calib_t calib;
   int have_calib;
   rcc_report_t report;
@@ -175,8 +178,8 @@ static bool all_finite(const rcc_factored_t *f) {
 }
 
 /* One attempt: the stage (softened to `level`) on every selected layer into trial[]. */
-static rcc_status_t attempt(cascade_t *c, const rcc_stage_t *stage, rcc_factored_t *trial,
-                            char *note, size_t note_cap) {
+static rcc_status_t attempt(cascade_t *c, int stage_number, const rcc_stage_t *stage,
+                            rcc_factored_t *trial, char *note, size_t note_cap) {
   float threshold = 0.0f;
   if (stage->kind == RCC_STAGE_DARE && stage->config.dare.method == RCC_DARE_METHOD_MAGNITUDE &&
       stage->config.dare.scope == RCC_SCOPE_GLOBAL) {
@@ -203,20 +206,28 @@ static rcc_status_t attempt(cascade_t *c, const rcc_stage_t *stage, rcc_factored
     free(numel);
     RCC_TRY(st);
   }
-  for (int i = 0; i < c->n; i++) {
-    if (!c->selected[i]) continue;
+  /* This rank's layers, then an agreement on failures, then every layer from its owner. */
+  rcc_status_t st = RCC_OK;
+  int done = 0;
+  for (int i = 0; i < c->n && st == RCC_OK; i++) {
+    if (!c->selected[i] || c->owner[i] != c->rank) continue;
     const rcc_linear_t *lin = rcc_clip_linear(c->ctx.model, i);
     rcc_layer_input_t in = {.name = lin->name, .m = lin->out_features, .n = lin->in_features,
                             .W0 = c->W0[i], .W_base = c->W_base[i], .global_threshold = threshold,
                             .seed = (uint64_t)c->job->seed * 1000003u + (uint64_t)i};
     in.H = c->have_calib ? rcc_calib_H(&c->calib, i, NULL, NULL) : NULL;
-    RCC_TRY(rcc_stage_apply(stage, &in, &c->cur[i], &trial[i]));
-    if (!all_finite(&trial[i])) {
+    st = rcc_stage_apply(stage, &in, &c->cur[i], &trial[i]);
+    if (st == RCC_OK && !all_finite(&trial[i])) {
       snprintf(note, note_cap, "non-finite values in %s", lin->name);
-      return RCC_ERR_NUMERIC;
+      st = RCC_ERR_NUMERIC;
     }
+    if (++done == 1) rcc_fault_point(c->rank, stage_number);
   }
-  return RCC_OK;
+  st = rcc_shard_agree(c->s->comm, st);
+  if (st == RCC_ERR_NUMERIC && !note[0]) snprintf(note, note_cap, "non-finite values on another rank");
+  for (int i = 0; i < c->n && st == RCC_OK; i++)
+    if (c->selected[i]) st = rcc_shard_broadcast(c->s->comm, &trial[i], c->owner[i]);
+  return st;
 }
 
 static rcc_status_t restore_model(cascade_t *c) {
@@ -239,7 +250,7 @@ static rcc_status_t measure_dare_to_nullu(cascade_t *c, const rcc_factored_t *be
   for (int r = 0; st == RCC_OK && r < k; r++)
     for (int j = 0; j < n; j++) B[(size_t)j * k + r] = after->V[(size_t)r * n + j];
   if (st == RCC_OK) st = rcc_principal_angles(A, n, k, B, k, angles);
-  if (st == RCC_OK) c->grassmann[i] = rcc_grassmann_distance(angles, k);
+  if (st == RCC_OK) c->report.dare_to_nullu[i] = rcc_grassmann_distance(angles, k);
   free(A);
   free(B);
   free(angles);
@@ -247,11 +258,13 @@ static rcc_status_t measure_dare_to_nullu(cascade_t *c, const rcc_factored_t *be
 }
 
 /* Runs one stage with its retries; returns RCC_ERR_NUMERIC when the job must abort. */
-static rcc_status_t run_stage(cascade_t *c, const rcc_stage_t *stage, rcc_report_stage_t *rs) {
+static rcc_status_t run_stage(cascade_t *c, int stage_number, const rcc_stage_t *stage,
+                              rcc_report_stage_t *rs) {
   const rcc_validation_config_t *v = &c->job->validation;
   const int max_attempts = 1 + (v->on_fail == RCC_ON_FAIL_RETRY ? v->max_retries : 0);
   double t0 = now_seconds();
   rs->stage = stage;
+  rs->job_index = stage_number - 1;
   rs->attempts = calloc((size_t)max_attempts, sizeof *rs->attempts);
   rcc_factored_t *trial = calloc((size_t)c->n, sizeof *trial);
   if (!rs->attempts || !trial) {
@@ -261,8 +274,9 @@ static rcc_status_t run_stage(cascade_t *c, const rcc_stage_t *stage, rcc_report
   rcc_status_t result = RCC_OK;
   for (int level = 0; level < max_attempts; level++) {
     rcc_report_attempt_t *a = &rs->attempts[rs->n_attempts++];
+    a->level = level;
     rcc_stage_soften(stage, level, &a->config);
-    rcc_status_t st = attempt(c, &a->config, trial, a->note, sizeof a->note);
+    rcc_status_t st = attempt(c, stage_number, &a->config, trial, a->note, sizeof a->note);
     if (st != RCC_OK && st != RCC_ERR_NUMERIC) {
       result = st;
       break;
@@ -343,10 +357,16 @@ static rcc_status_t prepare(cascade_t *c) {
   c->cur = calloc((size_t)c->n, sizeof *c->cur);
   c->W0 = calloc((size_t)c->n, sizeof *c->W0);
   c->W_base = calloc((size_t)c->n, sizeof *c->W_base);
-  c->grassmann = malloc((size_t)c->n * sizeof *c->grassmann);
-  if (!c->selected || !c->cur || !c->W0 || !c->W_base || !c->grassmann)
+  c->report.dare_to_nullu = malloc((size_t)c->n * sizeof *c->report.dare_to_nullu);
+  c->owner = malloc((size_t)c->n * sizeof *c->owner);
+  int *ms = malloc((size_t)c->n * sizeof *ms), *ns = malloc((size_t)c->n * sizeof *ns);
+  if (!c->selected || !c->cur || !c->W0 || !c->W_base || !c->report.dare_to_nullu || !c->owner || !ms || !ns) {
+    free(ms);
+    free(ns);
     return rcc_fail(RCC_ERR_NOMEM, "out of memory");
-  for (int i = 0; i < c->n; i++) c->grassmann[i] = -1.0;
+  }
+  for (int i = 0; i < c->n; i++) c->report.dare_to_nullu[i] = -1.0;
+  c->report.n_linears = c->n;
   int count = 0;
   for (int i = 0; i < c->n; i++) {
     const rcc_linear_t *lin = rcc_clip_linear(c->ctx.model, i);
@@ -358,9 +378,25 @@ static rcc_status_t prepare(cascade_t *c) {
     RCC_TRY(rcc_factored_init_dense(&c->cur[i], c->W0[i], lin->out_features, lin->in_features));
     c->report.params_compressible += (int64_t)mn;
   }
+  for (int i = 0; i < c->n; i++) {
+    ms[i] = rcc_clip_linear(c->ctx.model, i)->out_features;
+    ns[i] = rcc_clip_linear(c->ctx.model, i)->in_features;
+  }
+  rcc_status_t plan_st = rcc_shard_plan(c->s->comm, c->selected, ms, ns, c->n, c->owner);
+  free(ms);
+  free(ns);
+  RCC_TRY(plan_st);
   if (count == 0)
     return rcc_fail(RCC_ERR_ARG, "%s: layers.include/exclude select none of the model's %d linear "
                     "layers", job->path, c->n);
+  if (rcc_comm_size(c->s->comm) > 1) {
+    int *per_rank = calloc((size_t)rcc_comm_size(c->s->comm), sizeof *per_rank);
+    for (int i = 0; per_rank && i < c->n; i++)
+      if (c->owner[i] >= 0) per_rank[c->owner[i]]++;
+    for (int r = 0; per_rank && r < rcc_comm_size(c->s->comm); r++)
+      RCC_INFO("shard plan: rank %d compresses %d layer%s", r, per_rank[r], per_rank[r] == 1 ? "" : "s");
+    free(per_rank);
+  }
   rcc_clip_param_counts_t pc = rcc_clip_count_params(c->ctx.model);
   c->report.params_total = pc.total;
   c->report.params_linear = pc.linear;
@@ -384,8 +420,8 @@ static void fill_layers(cascade_t *c) {
     l->rank = f->rank;
     l->has_alpha = f->alpha != NULL;
     l->rel_error = rcc_factored_rel_error(f, c->W0[i]);
-    l->owner_rank = 0;
-    l->grassmann_dare_nullu = c->grassmann[i];
+    l->owner_rank = c->owner[i];
+    l->grassmann_dare_nullu = c->report.dare_to_nullu[i];
   }
   c->report.n_layers = k;
 }
@@ -415,7 +451,8 @@ static void cascade_free(cascade_t *c) {
   free(c->cur);
   free(c->W0);
   free(c->W_base);
-  free(c->grassmann);
+  free(c->report.dare_to_nullu);
+  free(c->owner);
   free(c->selected);
   if (c->have_calib) rcc_calib_free(&c->calib);
   rcc_eval_ctx_close(&c->ctx);
@@ -423,7 +460,82 @@ static void cascade_free(cascade_t *c) {
   rcc_dataset_free(c->val_ds);
 }
 
-rcc_status_t rcc_cascade_run(const rcc_job_t *job, rcc_session_t *s) {
+/* RUN/ and RUN/checkpoints/ (rank 0, before any rank writes a checkpoint). */
+static rcc_status_t make_run_dirs(const rcc_job_t *job) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/checkpoints", job->output);
+  const char *dirs[2] = {job->output, path};
+  for (int i = 0; i < 2; i++)
+    if (mkdir(dirs[i], 0755) != 0 && errno != EEXIST)
+      return rcc_fail(RCC_ERR_IO, "%s: cannot create directory: %s", dirs[i], strerror(errno));
+  return RCC_OK;
+}
+
+/* The selected layers as checkpoint references (all ranks hold all of them). */
+static rcc_layer_ref_t *layer_refs(cascade_t *c, int *n) {
+  rcc_layer_ref_t *refs = malloc((size_t)(c->n > 0 ? c->n : 1) * sizeof *refs);
+  *n = 0;
+  for (int i = 0; refs && i < c->n; i++)
+    if (c->selected[i])
+      refs[(*n)++] = (rcc_layer_ref_t){rcc_clip_linear(c->ctx.model, i)->name, &c->cur[i], c->owner[i]};
+  return refs;
+}
+
+static rcc_status_t save_checkpoint(cascade_t *c, int stages_done, const char *fingerprint) {
+  int n;
+  rcc_layer_ref_t *refs = layer_refs(c, &n);
+  char *history = rcc_report_history_json(&c->report);
+  rcc_status_t st = (refs && history) ? RCC_OK : rcc_fail(RCC_ERR_NOMEM, "out of memory");
+  /* Parallel HDF5 needs every rank to write identical attributes, or the ranks' metadata
+   * caches diverge and H5Fclose deadlocks; the history holds per-rank timings, so every
+   * rank writes rank 0's text. */
+  int64_t len = history ? (int64_t)strlen(history) + 1 : 0;
+  if (st == RCC_OK) st = rcc_comm_broadcast(c->s->comm, &len, 1, RCC_DT_I64, 0);
+  char *grown = st == RCC_OK ? realloc(history, (size_t)len) : NULL;
+  if (st == RCC_OK && !grown) rcc_comm_abort(c->s->comm, 1, "out of memory for the checkpoint history");
+  if (grown) history = grown;
+  if (st == RCC_OK) st = rcc_comm_broadcast(c->s->comm, history, (size_t)len, RCC_DT_U8, 0);
+  if (st == RCC_OK) st = rcc_run_checkpoint_save(c->job, stages_done, fingerprint, history, refs, n);
+  if (st == RCC_OK) RCC_INFO("checkpoint: %s/checkpoints/stage-%d.h5", c->job->output, stages_done);
+  free(refs);
+  free(history);
+  return st;
+}
+
+/* Restores the layers and the history of the newest valid checkpoint; returns how many
+ * job stages it covers in *start (0 when there is none). */
+static rcc_status_t resume(cascade_t *c, const char *fingerprint, int *start) {
+  bool found;
+  rcc_ckpt_t ck;
+  *start = 0;
+  RCC_TRY(rcc_run_checkpoint_find(c->job, fingerprint, &found, &ck));
+  if (!found) return RCC_OK;
+  int n;
+  rcc_layer_ref_t *refs = layer_refs(c, &n);
+  rcc_status_t st = refs ? rcc_run_checkpoint_restore(&ck, refs, n) : rcc_fail(RCC_ERR_NOMEM, "out of memory");
+  if (st == RCC_OK && ck.meta.history) st = rcc_report_history_load(&c->report, ck.meta.history);
+  for (int i = 0; st == RCC_OK && i < c->n; i++)
+    if (c->selected[i]) st = install(c, i, &c->cur[i]);
+  if (st == RCC_OK) {
+    *start = ck.meta.stage_index;
+    c->report.resumed_after = *start;
+    for (int k = 0; k < c->report.n_stages; k++) {
+      const rcc_report_stage_t *rs = &c->report.stages[k];
+      const rcc_report_attempt_t *last = &rs->attempts[rs->n_attempts - 1];
+      if (last->decision && !strncmp(last->decision, "commit", 6)) {
+        c->last_committed = (int)rs->stage->kind;
+        c->report.final_metric = last->metric;
+      }
+    }
+    RCC_INFO("resuming after stage %d of %d from %s/checkpoints/stage-%d.h5", *start,
+             c->job->num_stages, c->job->output, *start);
+  }
+  free(refs);
+  rcc_ckpt_free(&ck);
+  return st;
+}
+
+rcc_status_t rcc_cascade_run(const rcc_job_t *job, rcc_session_t *s, bool fresh) {
   double t0 = now_seconds();
   cascade_t c = {.job = job, .s = s, .rank = rcc_comm_rank(s->comm), .last_committed = -1};
   c.report = (rcc_report_t){.job = job, .ranks = rcc_comm_size(s->comm),
@@ -449,17 +561,28 @@ rcc_status_t rcc_cascade_run(const rcc_job_t *job, rcc_session_t *s) {
       !(c.report.stages = calloc((size_t)(job->num_stages ? job->num_stages : 1), sizeof *c.report.stages)))
     st = rcc_fail(RCC_ERR_NOMEM, "out of memory");
   c.report.final_metric = c.report.baseline;
+  char fingerprint[65] = "";
+  int start = 0;
+  if (st == RCC_OK) st = rcc_run_fingerprint(job, s->comm, fingerprint);
+  if (st == RCC_OK && c.rank == 0) st = make_run_dirs(job);
+  if (st == RCC_OK && fresh && c.rank == 0) st = rcc_run_checkpoint_clear(job);
+  if (st == RCC_OK) st = rcc_shard_agree(s->comm, st);
+  if (st == RCC_OK && !fresh) st = rcc_shard_agree(s->comm, resume(&c, fingerprint, &start));
   rcc_status_t stage_st = RCC_OK;
-  for (int i = 0; i < job->num_stages && st == RCC_OK && stage_st == RCC_OK; i++) {
-    if (!job->stages[i].enabled) continue;
-    rcc_report_stage_t *rs = &c.report.stages[c.report.n_stages++];
-    stage_st = run_stage(&c, &job->stages[i], rs);
-    if (stage_st != RCC_OK && stage_st != RCC_ERR_NUMERIC) st = stage_st;
-    for (int a = rs->n_attempts - 1; a >= 0; a--)
-      if (rs->attempts[a].decision && !strncmp(rs->attempts[a].decision, "commit", 6)) {
-        c.report.final_metric = rs->attempts[a].metric;
-        break;
-      }
+  for (int i = start; i < job->num_stages && st == RCC_OK && stage_st == RCC_OK; i++) {
+    if (job->stages[i].enabled) {
+      rcc_report_stage_t *rs = &c.report.stages[c.report.n_stages++];
+      stage_st = run_stage(&c, i + 1, &job->stages[i], rs);
+      if (stage_st != RCC_OK && stage_st != RCC_ERR_NUMERIC) st = stage_st;
+      for (int a = rs->n_attempts - 1; a >= 0; a--)
+        if (rs->attempts[a].decision && !strncmp(rs->attempts[a].decision, "commit", 6)) {
+          c.report.final_metric = rs->attempts[a].metric;
+          break;
+        }
+    }
+    const int f = job->checkpoint_frequency;
+    if (st == RCC_OK && stage_st == RCC_OK && f > 0 && (i + 1) % f == 0)
+      st = save_checkpoint(&c, i + 1, fingerprint);
   }
   if (stage_st == RCC_ERR_NUMERIC) c.report.outcome = "aborted";
   char keep_error[2048] = "";

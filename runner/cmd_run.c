@@ -11,10 +11,12 @@
 #include "runner/commands.h"
 
 static const char run_usage[] =
-    "usage: rcc-dist JOB.yaml [--backend NAME] [--threads N]\n"
+    "usage: rcc-dist JOB.yaml [--fresh] [--backend NAME] [--threads N]\n"
     "\n"
     "Runs the cascade of JOB.yaml (see examples/README.md) and writes its run directory:\n"
-    "report.json, report.md, log.txt, compressed/, packed.safetensors.\n"
+    "report.json, report.md, log.txt, checkpoints/, compressed/, packed.safetensors.\n"
+    "Re-running the same job resumes after its newest valid checkpoint.\n"
+    "  --fresh          discard the run's checkpoints and start over\n"
     "  --backend NAME   overrides the job's backend (cpu | cuda | cuda:N | auto)\n"
     "  --threads N      overrides the job's threads\n";
 
@@ -37,14 +39,16 @@ static rcc_status_t make_dirs(const char *path) {
 int rcc_cmd_run(int argc, char **argv) {
   static const struct option opts[] = {{"backend", required_argument, 0, 'B'},
                                        {"threads", required_argument, 0, 'T'},
+                                       {"fresh", no_argument, 0, 'f'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
   const char *backend = NULL;
-  int threads = -1, c;
+  int threads = -1, fresh = 0, c;
   optind = 1;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (c) {
     case 'B': backend = optarg; break;
+    case 'f': fresh = 1; break;
     case 'T': if ((threads = rcc_cmd_parse_positive("--threads", optarg)) < 0) return 2; break;
     case 'h': fputs(run_usage, stdout); return 0;
     default: fputs(run_usage, stderr); return 2;
@@ -83,7 +87,7 @@ int rcc_cmd_run(int argc, char **argv) {
     RCC_INFO("job %s (sha256 %s): %d stage%s, backend %s, %d rank%s", job->path, job->sha256_hex,
              job->num_stages, job->num_stages == 1 ? "" : "s", rcc_backend_describe(s.backend),
              rcc_comm_size(s.comm), rcc_comm_size(s.comm) == 1 ? "" : "s");
-    st = rcc_cascade_run(job, &s);
+    st = rcc_cascade_run(job, &s, fresh);
   }
   int rc = 0;
   if (st != RCC_OK) {

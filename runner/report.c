@@ -1,6 +1,7 @@
 /* report.json (the machine-readable record, fields fixed by DESIGN.md section 6) and
  * report.md (the same for people), written atomically. */
 #include "runner/report.h"
+#include "runner/stages.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -63,6 +64,7 @@ static cJSON *report_json(const rcc_report_t *r) {
   cJSON_AddStringToObject(o, "job_sha256", r->job->sha256_hex);
   cJSON_AddStringToObject(o, "outcome", r->outcome);
   cJSON_AddNumberToObject(o, "ranks", r->ranks);
+  cJSON_AddNumberToObject(o, "resumed_after_stage", r->resumed_after);
   cJSON_AddStringToObject(o, "backend", r->backend);
   cJSON *model = cJSON_AddObjectToObject(o, "model");
   cJSON_AddStringToObject(model, "path", r->job->model);
@@ -145,6 +147,92 @@ void rcc_report_print_summary(const rcc_report_t *r, FILE *out) {
           (long long)r->final_params_stored, (long long)r->params_total, (long long)r->bytes_packed,
           (long long)r->bytes_original, r->final_metric, r->final_metric / r->baseline, r->outcome,
           r->seconds_total);
+}
+
+char *rcc_report_history_json(const rcc_report_t *r) {
+  cJSON *o = cJSON_CreateObject(), *stages = cJSON_AddArrayToObject(o, "stages");
+  for (int i = 0; i < r->n_stages; i++) {
+    const rcc_report_stage_t *s = &r->stages[i];
+    cJSON *so = cJSON_CreateObject(), *atts = cJSON_AddArrayToObject(so, "attempts");
+    cJSON_AddNumberToObject(so, "job_index", s->job_index);
+    cJSON_AddNumberToObject(so, "params_stored", (double)s->params_stored);
+    add_number(so, "seconds", s->seconds);
+    for (int a = 0; a < s->n_attempts; a++) {
+      const rcc_report_attempt_t *at = &s->attempts[a];
+      cJSON *ao = cJSON_CreateObject();
+      cJSON_AddNumberToObject(ao, "level", at->level);
+      add_number(ao, "metric", at->metric);
+      add_number(ao, "retention", at->retention);
+      cJSON_AddStringToObject(ao, "decision", at->decision ? at->decision : "error");
+      cJSON_AddStringToObject(ao, "note", at->note);
+      cJSON_AddItemToArray(atts, ao);
+    }
+    cJSON_AddItemToArray(stages, so);
+  }
+  cJSON *g = cJSON_AddArrayToObject(o, "dare_to_nullu");
+  for (int i = 0; i < r->n_linears; i++) cJSON_AddItemToArray(g, cJSON_CreateNumber(r->dare_to_nullu[i]));
+  char *text = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+  return text;
+}
+
+/* The decision strings are static: map a stored one back to its constant. */
+static const char *decision_constant(const char *d) {
+  static const char *known[] = {"commit", "retry", "rollback", "abort", "commit-below-threshold"};
+  for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+    if (d && !strcmp(d, known[i])) return known[i];
+  return NULL;
+}
+
+static double number_or_nan(const cJSON *o, const char *key) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+  return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+rcc_status_t rcc_report_history_load(rcc_report_t *r, const char *json) {
+  cJSON *o = cJSON_Parse(json);
+  const cJSON *stages = cJSON_GetObjectItemCaseSensitive(o, "stages"), *so;
+  rcc_status_t st = cJSON_IsArray(stages) ? RCC_OK
+                                          : rcc_fail(RCC_ERR_FORMAT, "checkpoint history is not valid");
+  cJSON_ArrayForEach(so, stages) {
+    if (st != RCC_OK) break;
+    int job_index = (int)number_or_nan(so, "job_index");
+    const cJSON *atts = cJSON_GetObjectItemCaseSensitive(so, "attempts");
+    int n_att = cJSON_GetArraySize(atts);
+    if (job_index < 0 || job_index >= r->job->num_stages || n_att < 1 || r->n_stages >= r->job->num_stages) {
+      st = rcc_fail(RCC_ERR_FORMAT, "checkpoint history names a stage this job does not have");
+      break;
+    }
+    rcc_report_stage_t *s = &r->stages[r->n_stages];
+    *s = (rcc_report_stage_t){.stage = &r->job->stages[job_index], .job_index = job_index,
+                              .params_stored = (int64_t)number_or_nan(so, "params_stored"),
+                              .seconds = number_or_nan(so, "seconds")};
+    if (!(s->attempts = calloc((size_t)n_att, sizeof *s->attempts))) {
+      st = rcc_fail(RCC_ERR_NOMEM, "out of memory");
+      break;
+    }
+    r->n_stages++;
+    const cJSON *ao;
+    cJSON_ArrayForEach(ao, atts) {
+      rcc_report_attempt_t *a = &s->attempts[s->n_attempts++];
+      a->level = (int)number_or_nan(ao, "level");
+      rcc_stage_soften(s->stage, a->level, &a->config);
+      a->metric = number_or_nan(ao, "metric");
+      a->retention = number_or_nan(ao, "retention");
+      const cJSON *d = cJSON_GetObjectItemCaseSensitive(ao, "decision");
+      a->decision = decision_constant(cJSON_IsString(d) ? d->valuestring : NULL);
+      const cJSON *note = cJSON_GetObjectItemCaseSensitive(ao, "note");
+      if (cJSON_IsString(note)) snprintf(a->note, sizeof a->note, "%s", note->valuestring);
+    }
+  }
+  const cJSON *g = cJSON_GetObjectItemCaseSensitive(o, "dare_to_nullu");
+  if (st == RCC_OK && cJSON_IsArray(g) && cJSON_GetArraySize(g) == r->n_linears)
+    for (int i = 0; i < r->n_linears; i++) {
+      const cJSON *v = cJSON_GetArrayItem(g, i);
+      r->dare_to_nullu[i] = cJSON_IsNumber(v) ? v->valuedouble : -1.0;
+    }
+  cJSON_Delete(o);
+  return st;
 }
 
 /* Writes text to dir/name through a temporary file and a rename. */

@@ -6,6 +6,7 @@
 
 typedef struct {
   rcc_stage_t config; /* the effective configuration of this attempt */
+  int level;          /* how many times it was softened (rcc_stage_soften) */
   double metric, retention;
   const char *decision; /* "commit", "retry", "rollback", "abort", "commit-below-threshold" */
   char note[256];       /* why, when not a plain commit */
@@ -13,6 +14,7 @@ typedef struct {
 
 typedef struct {
   const rcc_stage_t *stage;
+  int job_index; /* position of the stage in the job's list */
   rcc_report_attempt_t *attempts;
   int n_attempts;
   int64_t params_stored;
@@ -43,10 +45,18 @@ typedef struct {
   rcc_report_layer_t *layers;
   int n_layers;
   int64_t final_params_stored, bytes_packed, bytes_original;
+  double *dare_to_nullu; /* per linear layer of the model (< 0: not measured), n_linears */
+  int n_linears;
+  int resumed_after;     /* stages restored from a checkpoint (0: fresh run) */
   double final_metric;
   double seconds_total;
   const char *outcome; /* "completed" or "aborted" */
 } rcc_report_t;
+
+/* The stages so far as JSON text (the history a checkpoint carries; caller frees), and
+ * back: rebuilds r->stages (allocated with room for every job stage) from it. */
+char *rcc_report_history_json(const rcc_report_t *r);
+rcc_status_t rcc_report_history_load(rcc_report_t *r, const char *json);
 
 /* Writes report.json and report.md into dir (each atomically: temporary name, rename). */
 rcc_status_t rcc_report_write(const rcc_report_t *r, const char *dir);

@@ -39,7 +39,7 @@ static rcc_status_t run_job(const char *name, const char *validation, cJSON **re
   int argc = 0;
   char **argv = NULL;
   assert_int_equal(rcc_session_open(&s, &argc, &argv, "cpu", 0), RCC_OK);
-  rcc_status_t st = rcc_cascade_run(job, &s);
+  rcc_status_t st = rcc_cascade_run(job, &s, true);
   rcc_session_close(&s);
   rcc_job_free(job);
   snprintf(path, sizeof path, "%s/report.json", dir);

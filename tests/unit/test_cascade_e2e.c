@@ -67,7 +67,7 @@ static int run_cascade(void **state) {
   char cmd[8400];
   snprintf(cmd, sizeof cmd, "mkdir -p '%s'", run_dir);
   assert_int_equal(system(cmd), 0);
-  if (rcc_cascade_run(job, &s) != RCC_OK) fail_msg("%s", rcc_last_error());
+  if (rcc_cascade_run(job, &s, true) != RCC_OK) fail_msg("%s", rcc_last_error());
   rcc_session_close(&s);
   rcc_job_free(job);
   return 0;

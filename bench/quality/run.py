@@ -1,0 +1,385 @@
+#!/usr/bin/env python3
+"""Zero-shot retention vs compression on models/clip-fmnist, single methods vs cascades.
+
+    bench/quality/run.py [--rcc PATH] [--work DIR] [--threads 1] [--validation-samples 10000]
+                         [--calibration-samples 256] [--only SUBSTRING] [--force]
+                         [--csv FILE] [--png FILE] [--no-plot]
+
+DESIGN.md section 7 ("Quality: retention vs compression for our cascade vs magnitude,
+Wanda, SparseGPT and SVD alone, same model, same data"). Every point is one rcc-dist job,
+written from examples/clip-fmnist.yaml by changing keys (output, threads, data sizes,
+layers, stages, validation) and run from the repository root. The sweep holds
+/tmp/rcc-bench.lock (flock(2), as `flock /tmp/rcc-bench.lock CMD` takes it) from its first
+run to its last, so benchmarks of different people take turns: taking it per run queued
+each 5-30 s run behind whole benchmarks of others. The gate is switched off (performance_threshold 0.01, on_fail rollback,
+rollback_enabled false): every stage commits whatever it leaves, nothing is retried or
+rolled back, so each point is the method at exactly the settings named.
+
+Points: dare magnitude / wanda / sparsegpt at sparsity 0.3 ... 0.9 of the selected layers
+and at 2:4; nullu svd / whitened at rank_reduction_ratio 0.05 ... 0.5 with
+energy_threshold 1.0 (the cap sets the rank); cascades dare (wanda or sparsegpt) +
+nullu residual (small rank cap, energy 1.0) + alphaedit closed_form. Layers: the encoder
+attention and MLP linears of both towers, as the demo job; a few points also include the
+two projections.
+
+Two compressions per point: `compression` is report.json's final.compression over the
+whole model (embeddings and every uncompressed tensor counted in full); `compression of
+the layers` is 1 - (what the selected layers store) / model.params_compressible, from
+report.json's layers[] (nnz + rank*(m+n) + m when alpha is present). Retention is the
+compressed zero-shot top-1 over the dense top-1 of the same run on the same images.
+
+Idempotent: a point whose report.json exists and was made from the same job file
+(job_sha256) is not run again unless --force. Runs go under WORK (default
+/tmp/rcc-quality); the CSV (WORK/quality.csv) and the plot (docs/results-quality.png, by
+gnuplot) are rewritten from the reports every time. Prints a header, a Markdown table and
+the two goals of issue 3 with the numbers behind them.
+"""
+import argparse
+import copy
+import csv
+import datetime
+import fcntl
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+
+import yaml
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+TEMPLATE = os.path.join(ROOT, "examples", "clip-fmnist.yaml")
+LOCK = "/tmp/rcc-bench.lock"
+
+ENCODER = ["*.encoder.layers.*.mlp.*", "*.encoder.layers.*.self_attn.*"]
+WITH_PROJ = ENCODER + ["visual_projection", "text_projection"]
+
+SPARSITIES = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+RANK_RATIOS = [0.05, 0.1, 0.2, 0.3, 0.4, 0.5]
+CASCADE_SPARSITIES = [0.5, 0.6, 0.7, 0.8, 0.9]
+SINGLE_FAMILIES = ("magnitude", "wanda", "sparsegpt", "svd", "whitened")
+
+
+def dare(method, sparsity=None, pattern="unstructured"):
+    cfg = {"method": method, "pattern": pattern}
+    if sparsity is not None:
+        cfg["target_sparsity"] = sparsity
+    return {"name": "dare", "config": cfg}
+
+
+def nullu(method, ratio):
+    return {"name": "nullu",
+            "config": {"method": method, "energy_threshold": 1.0, "rank_reduction_ratio": ratio}}
+
+
+def alphaedit():
+    return {"name": "alphaedit", "config": {"method": "closed_form", "regularization": 1.0e-3}}
+
+
+def points():
+    """(run id, family, setting, layers, stages) of every point, in table order."""
+    out = []
+    for m in ("magnitude", "wanda", "sparsegpt"):
+        for s in SPARSITIES:
+            out.append((f"{m}-s{s:.2f}", m, f"sparsity {s:.2f}", ENCODER, [dare(m, s)]))
+    for m in ("svd", "whitened"):
+        for r in RANK_RATIOS:
+            out.append((f"{m}-r{r:.2f}", m, f"rank ratio {r:.2f}", ENCODER, [nullu(m, r)]))
+    for m in ("wanda", "sparsegpt"):
+        for s in CASCADE_SPARSITIES:
+            out.append((f"cascade-{m}-res0.05-s{s:.2f}", f"cascade {m}+res0.05+alpha",
+                        f"sparsity {s:.2f}, rank ratio 0.05", ENCODER,
+                        [dare(m, s), nullu("residual", 0.05), alphaedit()]))
+    for s in (0.7, 0.8, 0.9):
+        out.append((f"cascade-sparsegpt-res0.10-s{s:.2f}", "cascade sparsegpt+res0.10+alpha",
+                    f"sparsity {s:.2f}, rank ratio 0.10", ENCODER,
+                    [dare("sparsegpt", s), nullu("residual", 0.10), alphaedit()]))
+    for m in ("magnitude", "wanda", "sparsegpt"):
+        out.append((f"{m}-2of4", f"{m} 2:4", "pattern 2:4", ENCODER, [dare(m, None, "2:4")]))
+    for s in (0.8, 0.9):
+        out.append((f"sparsegpt-proj-s{s:.2f}", "sparsegpt +proj", f"sparsity {s:.2f}", WITH_PROJ,
+                    [dare("sparsegpt", s)]))
+        out.append((f"cascade-sparsegpt-res0.05-proj-s{s:.2f}", "cascade sparsegpt+res0.05+alpha +proj",
+                    f"sparsity {s:.2f}, rank ratio 0.05", WITH_PROJ,
+                    [dare("sparsegpt", s), nullu("residual", 0.05), alphaedit()]))
+    return out
+
+
+def job_text(template, run_dir, args, layers, stages):
+    job = copy.deepcopy(template)
+    job["output"] = run_dir
+    job["backend"] = "cpu"
+    job["threads"] = args.threads
+    job["data"]["calibration_samples"] = args.calibration_samples
+    job["data"]["validation_samples"] = args.validation_samples
+    job["layers"] = {"include": layers}
+    job["cascade"]["stages"] = stages
+    job["cascade"]["checkpoint_frequency"] = 0
+    job["cascade"]["validation"] = {"performance_threshold": 0.01, "on_fail": "rollback",
+                                    "rollback_enabled": False}
+    header = "# Written by bench/quality/run.py from examples/clip-fmnist.yaml; do not edit.\n"
+    return header + yaml.safe_dump(job, sort_keys=False, default_flow_style=None)
+
+
+class BenchLock:
+    """/tmp/rcc-bench.lock, taken on the first run and held until the sweep ends."""
+
+    def __init__(self):
+        self.fd = None
+        self.load_when_taken = None
+
+    def take(self):
+        if self.fd is None:
+            self.fd = os.open(LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                print(f"run.py: waiting for {LOCK} (another benchmark runs)", file=sys.stderr,
+                      flush=True)
+                fcntl.flock(self.fd, fcntl.LOCK_EX)
+            self.load_when_taken = os.getloadavg()
+
+    def release(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def run_point(rcc, run_id, text, work, force, lock):
+    """Runs one job unless its report already comes from the same job file."""
+    job_path = os.path.join(work, "jobs", run_id + ".yaml")
+    report_path = os.path.join(work, "runs", run_id, "report.json")
+    with open(job_path, "w") as f:
+        f.write(text)
+    sha = hashlib.sha256(text.encode()).hexdigest()
+    if not force and os.path.exists(report_path):
+        with open(report_path) as f:
+            if json.load(f).get("job_sha256") == sha:
+                return report_path, False
+    lock.take()
+    log_path = os.path.join(work, "logs", run_id + ".txt")
+    with open(log_path, "w") as log:
+        rc = subprocess.call([rcc, job_path], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    if rc != 0:
+        sys.exit(f"run.py: {run_id}: rcc-dist exited {rc}; see {log_path}")
+    return report_path, True
+
+
+def layer_params(layer):
+    m, n = layer["shape"]
+    return layer["nnz"] + layer["rank"] * (m + n) + (m if layer["alpha"] else 0)
+
+
+def row_of(run_id, family, setting, layers, report):
+    model, fin = report["model"], report["final"]
+    stored_layers = sum(layer_params(layer) for layer in report["layers"])
+    # The whole-model count minus everything outside the selected layers must be what the
+    # layers store: a check of rcc-dist's accounting, not just of this script.
+    outside = model["params_total"] - model["params_compressible"]
+    if fin["params_stored"] - outside != stored_layers:
+        sys.exit(f"run.py: {run_id}: final.params_stored {fin['params_stored']} - "
+                 f"{outside} outside the selected layers != {stored_layers} from layers[]")
+    by_stage = []
+    for stage in report["stages"]:
+        committed = [a for a in stage["attempts"] if a["decision"].startswith("commit")]
+        if len(stage["attempts"]) != 1 or len(committed) != 1:
+            sys.exit(f"run.py: {run_id}: stage {stage['name']} was not one committed attempt")
+        by_stage.append(committed[0]["retention"])
+    return {
+        "run": run_id, "family": family, "setting": setting,
+        "layers": "encoder+proj" if layers == WITH_PROJ else "encoder",
+        "stages": "+".join(f"{s['name']}/{s['method']}" for s in report["stages"]),
+        "params_total": model["params_total"],
+        "params_compressible": model["params_compressible"],
+        "params_stored": fin["params_stored"],
+        "compression": fin["compression"],
+        "compression_layers": 1.0 - stored_layers / model["params_compressible"],
+        "bytes_packed": fin["bytes_packed"],
+        "baseline_top1": report["baseline"]["value"],
+        "top1": fin["metric"],
+        "retention": fin["retention"],
+        "retention_by_stage": " ".join(f"{r:.4f}" for r in by_stage),
+        "validation_samples": report["data"]["validation_samples"],
+        "calibration_samples": report["data"]["calibration_samples"],
+        "seconds": fin["seconds"],
+    }
+
+
+def machine():
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        model = next(l.split(":", 1)[1].strip() for l in out.splitlines()
+                     if l.startswith("Model name"))
+    except (OSError, StopIteration):
+        model = platform.processor() or "unknown CPU"
+    return f"{model}, {os.cpu_count()} CPUs"
+
+
+def interpolate(rows, x):
+    """Retention of one method at layer compression x, linear between its two neighbouring
+    points; None outside the points' range."""
+    pts = sorted((r["compression_layers"], r["retention"]) for r in rows)
+    for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
+        if x0 <= x <= x1:
+            return y0 + (y1 - y0) * (x - x0) / (x1 - x0) if x1 > x0 else max(y0, y1)
+    return None
+
+
+def goals(rows):
+    lines = []
+    singles = {f: [r for r in rows if r["family"] == f] for f in SINGLE_FAMILIES}
+    max_model = max(r["compression"] for r in rows)
+    lines.append(f"Highest whole-model compression of any point: {max_model:.4f} (the selected "
+                 "layers are {:.1%} of the parameters, so whole-model compression stays under "
+                 "that); goal 1 is read on the compression of the layers.".format(
+                     rows[0]["params_compressible"] / rows[0]["params_total"]))
+    lines.append("Goal 1: at compression >= 0.6 the cascade beats the best single method by "
+                 ">= 2 points of retention.")
+    verdicts = []
+    for r in sorted((r for r in rows if r["family"].startswith("cascade")
+                     and r["layers"] == "encoder" and r["compression_layers"] >= 0.6),
+                    key=lambda r: (r["family"], r["compression_layers"])):
+        x = r["compression_layers"]
+        best = max(((interpolate(pts, x), f) for f, pts in singles.items()
+                    if interpolate(pts, x) is not None), default=(None, None))
+        if best[0] is None:
+            lines.append(f"  {r['run']}: layers {x:.4f}: no single method spans it")
+            continue
+        margin = 100.0 * (r["retention"] - best[0])
+        verdicts.append(margin >= 2.0)
+        lines.append(f"  {r['run']}: layers {x:.4f}, retention {r['retention']:.4f} vs best single "
+                     f"{best[1]} {best[0]:.4f} (interpolated): {margin:+.2f} points "
+                     f"-> {'met' if margin >= 2.0 else 'not met'}")
+    lines.append(f"  met at {sum(verdicts)} of {len(verdicts)} cascade points")
+    lines.append("Goal 2: at 50% unstructured sparsity, sparsegpt or wanda keep >= 99% retention.")
+    for m in ("wanda", "sparsegpt"):
+        r = next((r for r in rows if r["run"] == f"{m}-s0.50"), None)
+        if r:
+            lines.append(f"  {m} at 0.50: retention {r['retention']:.4f} "
+                         f"-> {'met' if r['retention'] >= 0.99 else 'not met'}")
+    return lines
+
+
+def table(rows):
+    out = ["| family | setting | layers | compression (model) | compression (layers) | "
+           "top-1 % | retention | retention after each stage |",
+           "|---|---|---|---:|---:|---:|---:|---|"]
+    for r in rows:
+        out.append(f"| {r['family']} | {r['setting']} | {r['layers']} | {r['compression']:.4f} | "
+                   f"{r['compression_layers']:.4f} | {r['top1']:.2f} | {r['retention']:.4f} | "
+                   f"{r['retention_by_stage']} |")
+    return out
+
+
+def plot(rows, work, png):
+    gnuplot = shutil.which("gnuplot")
+    if not gnuplot:
+        sys.exit("run.py: gnuplot not found; install it (Debian: apt-get install -y gnuplot-nox) "
+                 "or pass --no-plot")
+    families = []
+    for r in rows:
+        if r["family"] not in families:
+            families.append(r["family"])
+    dat = os.path.join(work, "quality.dat")
+    with open(dat, "w") as f:
+        for fam in families:
+            f.write(f'"{fam}"\n')
+            for r in sorted((r for r in rows if r["family"] == fam),
+                            key=lambda r: r["compression_layers"]):
+                f.write(f"{r['compression']:.6f} {r['compression_layers']:.6f} "
+                        f"{100.0 * r['retention']:.4f}\n")
+            f.write("\n\n")
+    styles = []
+    for i, fam in enumerate(families):
+        dashed = "dt 2" if fam.startswith("cascade") else "dt 1"
+        kind = "points pt 7 ps 1.6" if "2:4" in fam else f"linespoints pt {i % 13 + 1} {dashed}"
+        styles.append((i, kind))
+    def panel(col, xlabel, title):
+        curves = ", ".join(f"'{dat}' index {i} using {col}:3 with {kind} lw 2 title columnheader(1)"
+                           for i, kind in styles)
+        return (f"set title '{title}'\nset xlabel '{xlabel}'\nplot {curves}\n")
+    script = (
+        f"set terminal pngcairo size 1600,700 font 'sans,10'\nset output '{png}'\n"
+        "set multiplot layout 1,2 title 'models/clip-fmnist: zero-shot retention vs compression'\n"
+        "set ylabel 'retention (% of dense top-1)'\nset grid\nset key bottom left font ',8'\n"
+        "set yrange [0:105]\nset xrange [0:1]\n"
+        + panel(1, "compression of the whole model (embeddings counted)", "whole model")
+        + panel(2, "compression of the selected linear layers", "selected layers only")
+        + "unset multiplot\n")
+    script_path = os.path.join(work, "quality.gp")
+    with open(script_path, "w") as f:
+        f.write(script)
+    subprocess.check_call([gnuplot, script_path])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rcc", default=os.path.join(ROOT, "build", "rcc-dist"))
+    ap.add_argument("--work", default="/tmp/rcc-quality")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="threads of each job (1 leaves a core to others on a shared machine)")
+    ap.add_argument("--validation-samples", type=int, default=10000)
+    ap.add_argument("--calibration-samples", type=int, default=256)
+    ap.add_argument("--only", default="", help="run only points whose id contains this")
+    ap.add_argument("--force", action="store_true", help="run again even when a report exists")
+    ap.add_argument("--csv", default=None, help="default WORK/quality.csv")
+    ap.add_argument("--png", default=os.path.join(ROOT, "docs", "results-quality.png"))
+    ap.add_argument("--no-plot", action="store_true")
+    args = ap.parse_args()
+    if not os.access(args.rcc, os.X_OK):
+        sys.exit(f"run.py: {args.rcc} is not an executable; build it first: cmake -S . -B build "
+                 "-DCMAKE_BUILD_TYPE=Release && cmake --build build -j2 --target rcc-dist, "
+                 "or pass --rcc PATH")
+    for sub in ("jobs", "runs", "logs"):
+        os.makedirs(os.path.join(args.work, sub), exist_ok=True)
+    with open(TEMPLATE) as f:
+        template = yaml.safe_load(f)
+
+    started = datetime.datetime.now(datetime.timezone.utc)
+    rows, ran, lock = [], 0, BenchLock()
+    todo = [p for p in points() if args.only in p[0]]
+    for k, (run_id, family, setting, layers, stages) in enumerate(todo, 1):
+        run_dir = os.path.join(args.work, "runs", run_id)
+        text = job_text(template, run_dir, args, layers, stages)
+        report_path, did_run = run_point(args.rcc, run_id, text, args.work, args.force, lock)
+        ran += did_run
+        with open(report_path) as f:
+            row = row_of(run_id, family, setting, layers, json.load(f))
+        rows.append(row)
+        print(f"[{k}/{len(todo)}] {run_id}: {'ran' if did_run else 'kept'}, compression "
+              f"{row['compression']:.4f} / layers {row['compression_layers']:.4f}, retention "
+              f"{row['retention']:.4f}", file=sys.stderr, flush=True)
+
+    load_before = lock.load_when_taken or os.getloadavg()
+    load_after = os.getloadavg()
+    lock.release()
+    csv_path = args.csv or os.path.join(args.work, "quality.csv")
+    with open(csv_path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
+        w.writeheader()
+        w.writerows(rows)
+
+    r0 = rows[0]
+    print(f"# {started:%Y-%m-%d %H:%M} UTC | machine: {machine()} (lscpu) | threads per job: "
+          f"{args.threads} | load average before/after: "
+          f"{' '.join(f'{x:.2f}' for x in load_before)} / "
+          f"{' '.join(f'{x:.2f}' for x in load_after)}")
+    print(f"# models/clip-fmnist: {r0['params_total']} parameters, encoder layers "
+          f"{r0['params_compressible']} weights ({r0['params_compressible'] / r0['params_total']:.1%}); "
+          f"dense zero-shot top-1 {r0['baseline_top1']:.2f}% on {r0['validation_samples']} "
+          f"fmnist:test images; {r0['calibration_samples']} fmnist:train calibration images; "
+          f"{ran} of {len(rows)} points run now")
+    print()
+    print("\n".join(table(rows)))
+    print()
+    print("\n".join(goals(rows)))
+    print(f"\nCSV: {csv_path}")
+    if not args.no_plot:
+        plot(rows, args.work, args.png)
+        print(f"plot: {args.png}")
+
+
+if __name__ == "__main__":
+    main()
