@@ -26,8 +26,8 @@ const char *rcc_last_error(void);
 void rcc_clear_error(void);
 const char *rcc_status_str(rcc_status_t st);
 
-#define RCC_TRY(expr)                                                                    \
-  do {                                                                                   \
-    rcc_status_t rcc_try_st_ = (expr);                                                   \
-    if (rcc_try_st_ != RCC_OK) return rcc_try_st_;                                       \
+#define RCC_TRY(expr)                                                                              \
+  do {                                                                                             \
+    rcc_status_t rcc_try_st_ = (expr);                                                             \
+    if (rcc_try_st_ != RCC_OK) return rcc_try_st_;                                                 \
   } while (0)

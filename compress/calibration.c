@@ -23,7 +23,7 @@ rcc_status_t rcc_calib_init(rcc_calib_t *c, rcc_clip_model_t *m, rcc_backend_t b
   c->site_dim = calloc((size_t)n, sizeof *c->site_dim);
   c->H = calloc((size_t)n, sizeof *c->H);
   c->rows = calloc((size_t)n, sizeof *c->rows);
-  char (*keys)[160] = calloc((size_t)n, sizeof *keys);
+  char(*keys)[160] = calloc((size_t)n, sizeof *keys);
   if (!c->site || !c->site_dim || !c->H || !c->rows || !keys) {
     free(keys);
     rcc_calib_free(c);
@@ -61,7 +61,8 @@ rcc_status_t rcc_calib_init(rcc_calib_t *c, rcc_clip_model_t *m, rcc_backend_t b
 }
 
 void rcc_calib_free(rcc_calib_t *c) {
-  for (int s = 0; c->H && s < c->n_sites; s++) free(c->H[s]);
+  for (int s = 0; c->H && s < c->n_sites; s++)
+    free(c->H[s]);
   free(c->H);
   free(c->site);
   free(c->site_dim);
@@ -95,7 +96,8 @@ static rcc_status_t hook(void *ctx, const rcc_linear_t *lin, const float *x, int
     host = c->staging;
   }
   RCC_TRY(grow((void **)&c->xd, &c->xd_cap, n * sizeof(double)));
-  for (size_t i = 0; i < n; i++) c->xd[i] = host[i];
+  for (size_t i = 0; i < n; i++)
+    c->xd[i] = host[i];
   /* H (upper) += X^T X, X (N, d) */
   cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, d, N, 1.0, c->xd, d, 1.0, c->H[s], d);
   c->rows[s] += N;
@@ -114,7 +116,8 @@ rcc_status_t rcc_calib_finalize(rcc_calib_t *c, rcc_comm_t comm) {
     }
     double *H = c->H[s];
     for (int i = 0; i < d; i++)
-      for (int j = 0; j < i; j++) H[(size_t)i * d + j] = H[(size_t)j * d + i];
+      for (int j = 0; j < i; j++)
+        H[(size_t)i * d + j] = H[(size_t)j * d + i];
   }
   return RCC_OK;
 }

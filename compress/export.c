@@ -50,7 +50,8 @@ static rcc_status_t list_push(tensor_list_t *l, rcc_tensor_t t, void *owned) {
 }
 
 static void list_free(tensor_list_t *l) {
-  for (int i = 0; i < l->n_owned; i++) free(l->owned[i]);
+  for (int i = 0; i < l->n_owned; i++)
+    free(l->owned[i]);
   free(l->owned);
   free(l->t);
 }
@@ -66,8 +67,12 @@ static rcc_status_t push_named(tensor_list_t *l, const char *prefix, const char 
   }
   snprintf(name, len, "%s%s", prefix, suffix);
   RCC_TRY(own(l, name));
-  rcc_tensor_t t = {.name = name, .dtype = dtype, .ndim = ndim, .shape = {d0, d1},
-                    .numel = ndim == 1 ? d0 : d0 * d1, .data = data};
+  rcc_tensor_t t = {.name = name,
+                    .dtype = dtype,
+                    .ndim = ndim,
+                    .shape = {d0, d1},
+                    .numel = ndim == 1 ? d0 : d0 * d1,
+                    .data = data};
   return list_push(l, t, data);
 }
 
@@ -104,7 +109,8 @@ static rcc_status_t copy_file(const char *src, const char *dst) {
   char buf[1 << 16];
   size_t n;
   int ok = 1;
-  while ((n = fread(buf, 1, sizeof buf, in)) > 0) ok &= fwrite(buf, 1, n, out) == n;
+  while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+    ok &= fwrite(buf, 1, n, out) == n;
   ok &= !ferror(in);
   fclose(in);
   ok &= fclose(out) == 0;
@@ -121,7 +127,8 @@ rcc_status_t rcc_export_hf_dir(const rcc_export_t *e, const char *out_dir) {
   char tmp[4096], path[4400], src[4400];
   snprintf(tmp, sizeof tmp, "%s.tmp", out_dir);
   RCC_TRY(remove_tree(tmp));
-  if (mkdir(tmp, 0755) != 0) return rcc_fail(RCC_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+  if (mkdir(tmp, 0755) != 0)
+    return rcc_fail(RCC_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
   /* Every file of the original directory but the weights: config, tokenizer, processor. */
   DIR *d = opendir(e->model_dir);
   if (!d) return rcc_fail(RCC_ERR_IO, "%s: cannot list: %s", e->model_dir, strerror(errno));
@@ -130,8 +137,8 @@ rcc_status_t rcc_export_hf_dir(const rcc_export_t *e, const char *out_dir) {
   while (st == RCC_OK && (ent = readdir(d))) {
     struct stat sb;
     snprintf(src, sizeof src, "%s/%s", e->model_dir, ent->d_name);
-    if (ent->d_name[0] == '.' || !strcmp(ent->d_name, "model.safetensors") ||
-        stat(src, &sb) != 0 || !S_ISREG(sb.st_mode))
+    if (ent->d_name[0] == '.' || !strcmp(ent->d_name, "model.safetensors") || stat(src, &sb) != 0 ||
+        !S_ISREG(sb.st_mode))
       continue;
     snprintf(path, sizeof path, "%s/%s", tmp, ent->d_name);
     st = copy_file(src, path);
@@ -173,7 +180,8 @@ rcc_status_t rcc_export_hf_dir(const rcc_export_t *e, const char *out_dir) {
   struct stat sb;
   if (stat(out_dir, &sb) == 0 && rename(out_dir, old) != 0)
     return rcc_fail(RCC_ERR_IO, "%s: cannot move aside: %s", out_dir, strerror(errno));
-  if (rename(tmp, out_dir) != 0) return rcc_fail(RCC_ERR_IO, "%s: cannot rename: %s", tmp, strerror(errno));
+  if (rename(tmp, out_dir) != 0)
+    return rcc_fail(RCC_ERR_IO, "%s: cannot rename: %s", tmp, strerror(errno));
   return remove_tree(old);
 }
 
@@ -223,7 +231,8 @@ static rcc_status_t push_layer(tensor_list_t *l, const char *p, const rcc_factor
     RCC_TRY(push_f32(l, p, ".S", 2, m, n, S));
   }
   if (f->rank > 0) {
-    float *U = malloc((size_t)(m * f->rank) * sizeof *U), *V = malloc((size_t)(f->rank * n) * sizeof *V);
+    float *U = malloc((size_t)(m * f->rank) * sizeof *U),
+          *V = malloc((size_t)(f->rank * n) * sizeof *V);
     if (!U || !V) {
       free(U);
       free(V);

@@ -33,8 +33,10 @@ rcc_status_t rcc_factored_copy(rcc_factored_t *dst, const rcc_factored_t *src) {
   *dst = (rcc_factored_t){.m = src->m, .n = src->n, .rank = src->rank};
   int ok = 1;
   if (src->S) ok &= (dst->S = dup_floats(src->S, mn)) != NULL;
-  if (src->mask && (dst->mask = malloc(mn))) memcpy(dst->mask, src->mask, mn);
-  else if (src->mask) ok = 0;
+  if (src->mask && (dst->mask = malloc(mn)))
+    memcpy(dst->mask, src->mask, mn);
+  else if (src->mask)
+    ok = 0;
   if (src->rank > 0) {
     ok &= (dst->U = dup_floats(src->U, (size_t)src->m * src->rank)) != NULL;
     ok &= (dst->V = dup_floats(src->V, (size_t)src->rank * src->n)) != NULL;
@@ -58,7 +60,8 @@ int64_t rcc_factored_nnz(const rcc_factored_t *f) {
   const int64_t mn = (int64_t)f->m * f->n;
   if (!f->mask) return mn;
   int64_t nnz = 0;
-  for (int64_t i = 0; i < mn; i++) nnz += f->mask[i] != 0;
+  for (int64_t i = 0; i < mn; i++)
+    nnz += f->mask[i] != 0;
   return nnz;
 }
 
@@ -68,14 +71,17 @@ int64_t rcc_factored_params(const rcc_factored_t *f) {
 
 void rcc_factored_dense(const rcc_factored_t *f, float *W) {
   const size_t mn = (size_t)f->m * f->n;
-  if (f->S) memcpy(W, f->S, mn * sizeof *W);
-  else memset(W, 0, mn * sizeof *W);
+  if (f->S)
+    memcpy(W, f->S, mn * sizeof *W);
+  else
+    memset(W, 0, mn * sizeof *W);
   if (f->rank > 0)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, f->m, f->n, f->rank, 1.0f, f->U,
-                f->rank, f->V, f->n, 1.0f, W, f->n);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, f->m, f->n, f->rank, 1.0f, f->U, f->rank,
+                f->V, f->n, 1.0f, W, f->n);
   if (f->alpha)
     for (int i = 0; i < f->m; i++)
-      for (int j = 0; j < f->n; j++) W[(size_t)i * f->n + j] *= f->alpha[i];
+      for (int j = 0; j < f->n; j++)
+        W[(size_t)i * f->n + j] *= f->alpha[i];
 }
 
 rcc_status_t rcc_factored_folded(const rcc_factored_t *f, float **S_out, float **U_out) {
@@ -91,8 +97,10 @@ rcc_status_t rcc_factored_folded(const rcc_factored_t *f, float **S_out, float *
   if (f->alpha)
     for (int i = 0; i < f->m; i++) {
       if (*S_out)
-        for (int j = 0; j < f->n; j++) (*S_out)[(size_t)i * f->n + j] *= f->alpha[i];
-      for (int k = 0; k < f->rank; k++) (*U_out)[(size_t)i * f->rank + k] *= f->alpha[i];
+        for (int j = 0; j < f->n; j++)
+          (*S_out)[(size_t)i * f->n + j] *= f->alpha[i];
+      for (int k = 0; k < f->rank; k++)
+        (*U_out)[(size_t)i * f->rank + k] *= f->alpha[i];
     }
   return RCC_OK;
 }

@@ -16,8 +16,10 @@ static void aux_dir(const char *model, char *dir, size_t cap) {
     return;
   }
   const char *slash = strrchr(model, '/');
-  if (slash) snprintf(dir, cap, "%.*s", (int)(slash - model), model);
-  else snprintf(dir, cap, ".");
+  if (slash)
+    snprintf(dir, cap, "%.*s", (int)(slash - model), model);
+  else
+    snprintf(dir, cap, ".");
   char probe[4200];
   snprintf(probe, sizeof probe, "%s/vocab.json", dir);
   if (stat(probe, &sb) != 0) {
@@ -36,8 +38,9 @@ rcc_status_t rcc_eval_ctx_open(rcc_eval_ctx_t *ctx, const char *model_path, rcc_
   if (st == RCC_OK)
     st = rcc_preprocess_load(model_dir, rcc_clip_get_config(ctx->model)->vision.image_size,
                              &ctx->preprocess);
-  if (st == RCC_OK && (ctx->preprocess.crop_height != rcc_clip_get_config(ctx->model)->vision.image_size ||
-                       ctx->preprocess.crop_width != rcc_clip_get_config(ctx->model)->vision.image_size))
+  if (st == RCC_OK &&
+      (ctx->preprocess.crop_height != rcc_clip_get_config(ctx->model)->vision.image_size ||
+       ctx->preprocess.crop_width != rcc_clip_get_config(ctx->model)->vision.image_size))
     st = rcc_fail(RCC_ERR_FORMAT,
                   "%s/preprocessor_config.json: crop size %dx%d does not match the model's "
                   "image_size %d",
@@ -58,10 +61,12 @@ void rcc_eval_normalize_rows(float *x, int n, int d) {
   for (int i = 0; i < n; i++) {
     float *r = x + (size_t)i * d;
     double ss = 0.0;
-    for (int j = 0; j < d; j++) ss += (double)r[j] * r[j];
+    for (int j = 0; j < d; j++)
+      ss += (double)r[j] * r[j];
     if (ss <= 0.0) continue;
     float inv = (float)(1.0 / sqrt(ss));
-    for (int j = 0; j < d; j++) r[j] *= inv;
+    for (int j = 0; j < d; j++)
+      r[j] *= inv;
   }
 }
 
@@ -88,14 +93,16 @@ rcc_status_t rcc_eval_text_features(rcc_eval_ctx_t *ctx, const char *const *text
 /* Runs the vision tower over n images produced by `load(i)`, ctx->batch at a time. */
 typedef rcc_status_t (*image_loader_t)(const void *src, int i, rcc_image_t *img);
 
-static rcc_status_t image_features(rcc_eval_ctx_t *ctx, image_loader_t load, const void *src,
-                                   int n, bool normalize, float *out) {
+static rcc_status_t image_features(rcc_eval_ctx_t *ctx, image_loader_t load, const void *src, int n,
+                                   bool normalize, float *out) {
   const rcc_clip_config_t *cfg = rcc_clip_get_config(ctx->model);
   const int S = cfg->vision.image_size, P = cfg->projection_dim;
   const size_t per_image = (size_t)3 * S * S;
   if (cfg->vision.num_channels != 3)
-    return rcc_fail(RCC_ERR_UNSUPPORTED, "vision tower with %d channels: image preprocessing "
-                    "produces RGB (3 channels)", cfg->vision.num_channels);
+    return rcc_fail(RCC_ERR_UNSUPPORTED,
+                    "vision tower with %d channels: image preprocessing "
+                    "produces RGB (3 channels)",
+                    cfg->vision.num_channels);
   float *pixels = malloc((size_t)ctx->batch * per_image * sizeof *pixels);
   if (!pixels) return rcc_fail(RCC_ERR_NOMEM, "out of memory for a batch of %d images", ctx->batch);
   rcc_status_t st = RCC_OK;
@@ -129,8 +136,8 @@ static rcc_status_t load_image_file(const void *src, int i, rcc_image_t *img) {
   return rcc_image_load(paths[i], img);
 }
 
-rcc_status_t rcc_eval_dataset_features(rcc_eval_ctx_t *ctx, const rcc_dataset_t *ds,
-                                       const int *idx, int n, bool normalize, float *out) {
+rcc_status_t rcc_eval_dataset_features(rcc_eval_ctx_t *ctx, const rcc_dataset_t *ds, const int *idx,
+                                       int n, bool normalize, float *out) {
   dataset_src_t src = {ds, idx};
   return image_features(ctx, load_dataset_image, &src, n, normalize, out);
 }

@@ -16,9 +16,11 @@ static void recall_at(const float *sim, int n, int row_stride, int col_stride, d
       float o = sim[(size_t)i * row_stride + (size_t)j * col_stride];
       if (o > s || (o == s && j < i)) r++;
     }
-    for (int k = 0; k < 3; k++) hits[k] += r < ks[k];
+    for (int k = 0; k < 3; k++)
+      hits[k] += r < ks[k];
   }
-  for (int k = 0; k < 3; k++) out[k] = n ? 100.0 * (double)hits[k] / n : 0.0;
+  for (int k = 0; k < 3; k++)
+    out[k] = n ? 100.0 * (double)hits[k] / n : 0.0;
 }
 
 rcc_status_t rcc_retrieval_evaluate(rcc_eval_ctx_t *ctx, rcc_comm_t comm, const rcc_dataset_t *ds,
@@ -35,15 +37,16 @@ rcc_status_t rcc_retrieval_evaluate(rcc_eval_ctx_t *ctx, rcc_comm_t comm, const 
   float *sim = malloc((size_t)n * n * sizeof *sim);
   const char **caps = malloc((size_t)n * sizeof *caps);
   int *idx = malloc((size_t)n * sizeof *idx);
-  rcc_status_t st = (img && txt && sim && caps && idx) ? RCC_OK
-                                                       : rcc_fail(RCC_ERR_NOMEM, "out of memory");
+  rcc_status_t st =
+      (img && txt && sim && caps && idx) ? RCC_OK : rcc_fail(RCC_ERR_NOMEM, "out of memory");
   for (int i = 0; st == RCC_OK && i < n; i++) {
     idx[i] = i;
     caps[i] = rcc_dataset_caption(ds, i);
   }
   if (st == RCC_OK && hi > lo) {
     st = rcc_eval_dataset_features(ctx, ds, idx + lo, hi - lo, true, img + (size_t)lo * P);
-    if (st == RCC_OK) st = rcc_eval_text_features(ctx, caps + lo, hi - lo, true, txt + (size_t)lo * P);
+    if (st == RCC_OK)
+      st = rcc_eval_text_features(ctx, caps + lo, hi - lo, true, txt + (size_t)lo * P);
   }
   /* Each rank filled its own rows; summing the zero-padded arrays gives everyone all rows. */
   int32_t failed = st != RCC_OK;
@@ -60,7 +63,8 @@ rcc_status_t rcc_retrieval_evaluate(rcc_eval_ctx_t *ctx, rcc_comm_t comm, const 
     for (int i = 0; i < n; i++)
       for (int j = 0; j < n; j++) {
         double s = 0.0;
-        for (int d = 0; d < P; d++) s += (double)img[(size_t)i * P + d] * txt[(size_t)j * P + d];
+        for (int d = 0; d < P; d++)
+          s += (double)img[(size_t)i * P + d] * txt[(size_t)j * P + d];
         sim[(size_t)i * n + j] = (float)s;
       }
     recall_at(sim, n, n, 1, res->image_to_text);

@@ -6,9 +6,14 @@
 #include <string.h>
 
 const char *const rcc_default_templates[] = {
-    "a photo of a {}.",          "a blurry photo of a {}.",  "a black and white photo of a {}.",
-    "a low contrast photo of a {}.", "a close-up photo of a {}.", "a photo of the {}.",
-    "a cropped photo of a {}.",  "a good photo of a {}.",
+    "a photo of a {}.",
+    "a blurry photo of a {}.",
+    "a black and white photo of a {}.",
+    "a low contrast photo of a {}.",
+    "a close-up photo of a {}.",
+    "a photo of the {}.",
+    "a cropped photo of a {}.",
+    "a good photo of a {}.",
 };
 const int rcc_default_template_count =
     (int)(sizeof rcc_default_templates / sizeof rcc_default_templates[0]);
@@ -16,7 +21,8 @@ const int rcc_default_template_count =
 /* "a photo of a {}." + "coat" -> "a photo of a coat." (every "{}" replaced). */
 static char *fill_template(const char *tmpl, const char *name) {
   size_t n = strlen(tmpl) + 1, ln = strlen(name);
-  for (const char *p = strstr(tmpl, "{}"); p; p = strstr(p + 2, "{}")) n += ln;
+  for (const char *p = strstr(tmpl, "{}"); p; p = strstr(p + 2, "{}"))
+    n += ln;
   char *out = malloc(n), *o = out;
   if (!out) return NULL;
   for (const char *p = tmpl; *p;) {
@@ -52,13 +58,15 @@ rcc_status_t rcc_zeroshot_class_embeddings(rcc_eval_ctx_t *ctx, const rcc_datase
       st = rcc_eval_text_features(ctx, (const char *const *)texts, n_templates, true, feats);
     for (int j = 0; j < P && st == RCC_OK; j++) {
       double s = 0.0;
-      for (int t = 0; t < n_templates; t++) s += feats[(size_t)t * P + j];
+      for (int t = 0; t < n_templates; t++)
+        s += feats[(size_t)t * P + j];
       out[(size_t)c * P + j] = (float)(s / n_templates);
     }
   }
   if (st == RCC_OK) rcc_eval_normalize_rows(out, C, P);
   if (texts)
-    for (int t = 0; t < n_templates; t++) free(texts[t]);
+    for (int t = 0; t < n_templates; t++)
+      free(texts[t]);
   free(texts);
   free(feats);
   return st;
@@ -87,18 +95,20 @@ rcc_status_t rcc_zeroshot_evaluate(rcc_eval_ctx_t *ctx, rcc_comm_t comm, const r
   float *feats = malloc((size_t)chunk * P * sizeof *feats);
   float *scores = malloc((size_t)(C > 0 ? C : 1) * sizeof *scores);
   int *idx = malloc((size_t)chunk * sizeof *idx);
-  rcc_status_t st = (classes && feats && scores && idx) ? RCC_OK
-                                                        : rcc_fail(RCC_ERR_NOMEM, "out of memory");
+  rcc_status_t st =
+      (classes && feats && scores && idx) ? RCC_OK : rcc_fail(RCC_ERR_NOMEM, "out of memory");
   if (st == RCC_OK) st = rcc_zeroshot_class_embeddings(ctx, ds, templates, n_templates, classes);
   int64_t counts[2] = {0, 0}; /* correct at top-1, top-5 */
   for (int start = lo; start < hi && st == RCC_OK; start += chunk) {
     int b = hi - start < chunk ? hi - start : chunk;
-    for (int i = 0; i < b; i++) idx[i] = start + i;
+    for (int i = 0; i < b; i++)
+      idx[i] = start + i;
     st = rcc_eval_dataset_features(ctx, ds, idx, b, true, feats);
     for (int i = 0; i < b && st == RCC_OK; i++) {
       for (int c = 0; c < C; c++) {
         double s = 0.0;
-        for (int j = 0; j < P; j++) s += (double)feats[(size_t)i * P + j] * classes[(size_t)c * P + j];
+        for (int j = 0; j < P; j++)
+          s += (double)feats[(size_t)i * P + j] * classes[(size_t)c * P + j];
         scores[c] = (float)s;
       }
       int r = rank_of(scores, C, rcc_dataset_label(ds, idx[i]));

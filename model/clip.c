@@ -68,7 +68,8 @@ static rcc_status_t find_tensor(rcc_clip_model_t *m, const char *name, int ndim,
     return rcc_fail(RCC_ERR_FORMAT, "model.safetensors: tensor '%s' is %s, expected a float type",
                     name, rcc_dtype_name(t->dtype));
   int ok = t->ndim == ndim;
-  for (int i = 0; ok && i < ndim; i++) ok = t->shape[i] == shape[i];
+  for (int i = 0; ok && i < ndim; i++)
+    ok = t->shape[i] == shape[i];
   if (!ok) {
     char want[128] = "", got[128] = "";
     for (int i = 0; i < ndim; i++)
@@ -112,23 +113,23 @@ static rcc_status_t bind(rcc_clip_model_t *m, const char *name, int ndim, const 
   return rcc_backend_upload(m->be, dev, t->data, bytes);
 }
 
-static rcc_status_t bind_host(rcc_clip_model_t *m, const char *name, int ndim,
-                              const int64_t *shape, const float **out) {
+static rcc_status_t bind_host(rcc_clip_model_t *m, const char *name, int ndim, const int64_t *shape,
+                              const float **out) {
   rcc_tensor_t *t = NULL;
   RCC_TRY(find_tensor(m, name, ndim, shape, &t));
   *out = t->data;
   return RCC_OK;
 }
 
-static rcc_status_t bind_vec(rcc_clip_model_t *m, const char *prefix, const char *suffix,
-                             int64_t n, float **out) {
+static rcc_status_t bind_vec(rcc_clip_model_t *m, const char *prefix, const char *suffix, int64_t n,
+                             float **out) {
   char name[256];
   snprintf(name, sizeof name, "%s.%s", prefix, suffix);
   return bind(m, name, 1, &n, out);
 }
 
-static rcc_status_t bind_linear(rcc_clip_model_t *m, rcc_linear_t *lin, const char *name,
-                                int out_f, int in_f, int has_bias) {
+static rcc_status_t bind_linear(rcc_clip_model_t *m, rcc_linear_t *lin, const char *name, int out_f,
+                                int in_f, int has_bias) {
   char key[256];
   int64_t shape[2] = {out_f, in_f};
   snprintf(lin->name, sizeof lin->name, "%s", name);
@@ -155,8 +156,8 @@ static rcc_status_t bind_layers(rcc_clip_model_t *m, clip_tower_t *tw, const cha
     clip_layer_t *L = &tw->layers[l];
     char p[160], name[200];
     snprintf(p, sizeof p, "%s.encoder.layers.%d", prefix, l);
-#define LIN(field, sub, o, i)                                                                \
-  snprintf(name, sizeof name, "%s.%s", p, sub);                                              \
+#define LIN(field, sub, o, i)                                                                      \
+  snprintf(name, sizeof name, "%s.%s", p, sub);                                                    \
   RCC_TRY(bind_linear(m, &L->field, name, o, i, 1))
     LIN(q, "self_attn.q_proj", D, D);
     LIN(k, "self_attn.k_proj", D, D);
@@ -179,16 +180,16 @@ static rcc_status_t bind_vision(rcc_clip_model_t *m) {
   const int D = c->hidden_size, p = c->patch_size, g = c->image_size / p;
   int64_t cls_shape[1] = {D}, pos_shape[2] = {(int64_t)g * g + 1, D};
   int64_t patch_shape[4] = {D, c->num_channels, p, p};
-  RCC_TRY(bind_host(m, "vision_model.embeddings.class_embedding", 1, cls_shape,
-                    &tw->class_embedding));
+  RCC_TRY(
+      bind_host(m, "vision_model.embeddings.class_embedding", 1, cls_shape, &tw->class_embedding));
   RCC_TRY(bind_host(m, "vision_model.embeddings.position_embedding.weight", 2, pos_shape,
                     &tw->position));
   /* The conv weight (D, C, p, p) is read as a (D, C*p*p) matrix: same memory. */
   snprintf(tw->patch.name, sizeof tw->patch.name, "vision_model.embeddings.patch_embedding");
   tw->patch.out_features = D;
   tw->patch.in_features = c->num_channels * p * p;
-  RCC_TRY(bind(m, "vision_model.embeddings.patch_embedding.weight", 4, patch_shape,
-               &tw->patch.weight));
+  RCC_TRY(
+      bind(m, "vision_model.embeddings.patch_embedding.weight", 4, patch_shape, &tw->patch.weight));
   RCC_TRY(bind_vec(m, "vision_model", "pre_layrnorm.weight", D, &tw->ln_pre_w));
   RCC_TRY(bind_vec(m, "vision_model", "pre_layrnorm.bias", D, &tw->ln_pre_b));
   RCC_TRY(bind_layers(m, tw, "vision_model"));
@@ -204,8 +205,8 @@ static rcc_status_t bind_text(rcc_clip_model_t *m) {
   int64_t tok_shape[2] = {c->vocab_size, D}, pos_shape[2] = {c->max_position_embeddings, D};
   RCC_TRY(bind_host(m, "text_model.embeddings.token_embedding.weight", 2, tok_shape,
                     &tw->token_embedding));
-  RCC_TRY(bind_host(m, "text_model.embeddings.position_embedding.weight", 2, pos_shape,
-                    &tw->position));
+  RCC_TRY(
+      bind_host(m, "text_model.embeddings.position_embedding.weight", 2, pos_shape, &tw->position));
   RCC_TRY(bind_layers(m, tw, "text_model"));
   RCC_TRY(bind_vec(m, "text_model", "final_layer_norm.weight", D, &tw->ln_post_w));
   RCC_TRY(bind_vec(m, "text_model", "final_layer_norm.bias", D, &tw->ln_post_b));
@@ -221,11 +222,13 @@ static rcc_status_t collect_linears(rcc_clip_model_t *m) {
     for (int l = 0; l < towers[t]->cfg.num_layers; l++) {
       clip_layer_t *L = &towers[t]->layers[l];
       rcc_linear_t *ls[6] = {&L->k, &L->v, &L->q, &L->o, &L->fc1, &L->fc2};
-      for (int i = 0; i < 6; i++) m->linears[m->n_linears++] = ls[i];
+      for (int i = 0; i < 6; i++)
+        m->linears[m->n_linears++] = ls[i];
     }
     m->linears[m->n_linears++] = &towers[t]->projection;
   }
-  for (int i = 0; i < m->n_linears; i++) m->linears[i]->index = i;
+  for (int i = 0; i < m->n_linears; i++)
+    m->linears[i]->index = i;
   m->replaced = calloc((size_t)n, sizeof *m->replaced);
   if (!m->replaced) return rcc_fail(RCC_ERR_NOMEM, "out of memory");
   return RCC_OK;
@@ -304,8 +307,10 @@ static rcc_status_t decode_packed_layer(rcc_clip_model_t *m, rcc_linear_t *lin) 
         }
     if (k != vt->numel) {
       free(S);
-      return rcc_fail(RCC_ERR_FORMAT, "packed layer '%s': mask has a different number of entries "
-                      "than S.values (%lld)", lin->name, (long long)vt->numel);
+      return rcc_fail(RCC_ERR_FORMAT,
+                      "packed layer '%s': mask has a different number of entries "
+                      "than S.values (%lld)",
+                      lin->name, (long long)vt->numel);
     }
   }
   if (rank > 0) {
@@ -316,8 +321,10 @@ static rcc_status_t decode_packed_layer(rcc_clip_model_t *m, rcc_linear_t *lin) 
     memcpy(U, Up, (size_t)(O * rank) * sizeof *U);
   }
   for (int64_t i = 0; alpha && i < O; i++) {
-    for (int64_t j = 0; S && j < I; j++) S[i * I + j] *= alpha[i];
-    for (int k = 0; k < rank; k++) U[i * rank + k] *= alpha[i];
+    for (int64_t j = 0; S && j < I; j++)
+      S[i * I + j] *= alpha[i];
+    for (int k = 0; k < rank; k++)
+      U[i * rank + k] *= alpha[i];
   }
   lin->rank = 0;
   st = rcc_clip_replace_linear(m, lin->index, S, rank, U, Vp);
@@ -340,9 +347,11 @@ rcc_status_t rcc_clip_load(const char *model_path, rcc_backend_t be, rcc_clip_mo
     if ((st = rcc_st_open(path, &m->st)) != RCC_OK) goto fail;
     const char *format = rcc_st_metadata(m->st, "format"), *cfg = rcc_st_metadata(m->st, "config");
     if (!format || strcmp(format, "rcc-packed") != 0 || !cfg) {
-      st = rcc_fail(RCC_ERR_FORMAT, "%s: not a packed model written by rcc-dist (metadata "
-                    "'format' must be 'rcc-packed' with a 'config'); pass a model directory instead",
-                    path);
+      st =
+          rcc_fail(RCC_ERR_FORMAT,
+                   "%s: not a packed model written by rcc-dist (metadata "
+                   "'format' must be 'rcc-packed' with a 'config'); pass a model directory instead",
+                   path);
       goto fail;
     }
     if ((st = rcc_clip_config_parse(cfg, path, &m->cfg)) != RCC_OK) goto fail;
@@ -394,11 +403,13 @@ static void workspace_free(rcc_clip_model_t *m) {
 void rcc_clip_free(rcc_clip_model_t *m) {
   if (!m) return;
   workspace_free(m);
-  for (int i = 0; i < m->n_owned; i++) rcc_backend_release(m->be, m->owned[i]);
+  for (int i = 0; i < m->n_owned; i++)
+    rcc_backend_release(m->be, m->owned[i]);
   free(m->owned);
   free(m->vision.layers);
   free(m->text.layers);
-  for (int i = 0; m->replaced && i < m->n_linears; i++) rcc_backend_release(m->be, m->replaced[i]);
+  for (int i = 0; m->replaced && i < m->n_linears; i++)
+    rcc_backend_release(m->be, m->replaced[i]);
   free(m->replaced);
   free(m->linears);
   rcc_st_close(m->st);
@@ -579,7 +590,8 @@ rcc_status_t rcc_clip_text_features(rcc_clip_model_t *m, const int32_t *ids, int
                     c->max_position_embeddings);
   for (int64_t i = 0; i < (int64_t)B * T; i++)
     if (ids[i] < 0 || ids[i] >= c->vocab_size)
-      return rcc_fail(RCC_ERR_ARG, "token id %d at sequence %lld position %lld is outside the vocabulary (%d)",
+      return rcc_fail(RCC_ERR_ARG,
+                      "token id %d at sequence %lld position %lld is outside the vocabulary (%d)",
                       ids[i], (long long)(i / T), (long long)(i % T), c->vocab_size);
   RCC_TRY(workspace_reserve(m, tw, B, T));
   clip_workspace_t *w = &m->ws;
@@ -589,13 +601,15 @@ rcc_status_t rcc_clip_text_features(rcc_clip_model_t *m, const int32_t *ids, int
       const float *tok = tw->token_embedding + (size_t)ids[(size_t)b * T + t] * D;
       const float *pos = tw->position + (size_t)t * D;
       float *dst = x + ((size_t)b * T + t) * D;
-      for (int d = 0; d < D; d++) dst[d] = tok[d] + pos[d];
+      for (int d = 0; d < D; d++)
+        dst[d] = tok[d] + pos[d];
     }
   RCC_TRY(rcc_backend_upload(m->be, w->x, x, (size_t)B * T * D * sizeof(float)));
   RCC_TRY(encoder_forward(m, tw, B, T, 1));
   int *rows = malloc((size_t)B * sizeof *rows);
   if (!rows) return rcc_fail(RCC_ERR_NOMEM, "out of memory");
-  for (int b = 0; b < B; b++) rows[b] = pooled_position(ids + (size_t)b * T, T, c->eos_token_id);
+  for (int b = 0; b < B; b++)
+    rows[b] = pooled_position(ids + (size_t)b * T, T, c->eos_token_id);
   rcc_status_t st = pool_and_project(m, tw, B, T, rows, out);
   free(rows);
   return st;
@@ -623,8 +637,10 @@ rcc_status_t rcc_clip_replace_linear(rcc_clip_model_t *m, int i, const float *S,
   float *s_dev = S ? buf : NULL, *u_dev = buf + (S ? O * I : 0), *v_dev = u_dev + (size_t)rank * O;
   rcc_status_t st = RCC_OK;
   if (S) st = rcc_backend_upload(m->be, s_dev, S, O * I * sizeof(float));
-  if (st == RCC_OK && rank > 0) st = rcc_backend_upload(m->be, u_dev, U, (size_t)rank * O * sizeof(float));
-  if (st == RCC_OK && rank > 0) st = rcc_backend_upload(m->be, v_dev, V, (size_t)rank * I * sizeof(float));
+  if (st == RCC_OK && rank > 0)
+    st = rcc_backend_upload(m->be, u_dev, U, (size_t)rank * O * sizeof(float));
+  if (st == RCC_OK && rank > 0)
+    st = rcc_backend_upload(m->be, v_dev, V, (size_t)rank * I * sizeof(float));
   if (st != RCC_OK) {
     rcc_backend_release(m->be, buf);
     return st;
@@ -658,7 +674,8 @@ rcc_status_t rcc_clip_linear_dense(rcc_clip_model_t *m, int i, float *W) {
       const float u = U[(size_t)o * r + k];
       const float *v = V + (size_t)k * I;
       float *w = W + (size_t)o * I;
-      for (int c = 0; c < I; c++) w[c] += u * v[c];
+      for (int c = 0; c < I; c++)
+        w[c] += u * v[c];
     }
   free(U);
   free(V);

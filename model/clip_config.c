@@ -50,8 +50,8 @@ static rcc_status_t get_int(const char *path, const char *section, const cJSON *
       return rcc_fail(RCC_ERR_FORMAT, "%s: %s.%s: expected an integer or [h, w]", path, section,
                       key);
     if (a->valuedouble != b->valuedouble)
-      return rcc_fail(RCC_ERR_UNSUPPORTED, "%s: %s.%s: non-square [%g, %g] is not supported",
-                      path, section, key, a->valuedouble, b->valuedouble);
+      return rcc_fail(RCC_ERR_UNSUPPORTED, "%s: %s.%s: non-square [%g, %g] is not supported", path,
+                      section, key, a->valuedouble, b->valuedouble);
     v = a;
   }
   if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble)
@@ -117,8 +117,8 @@ static rcc_status_t parse_tower(const char *path, const char *section, const cJS
 
 static rcc_status_t check_tower(const char *path, const char *section,
                                 const rcc_clip_tower_config_t *t, int vision) {
-  if (t->hidden_size <= 0 || t->intermediate_size <= 0 || t->num_layers < 0 ||
-      t->num_heads <= 0 || t->hidden_size % t->num_heads != 0 || t->hidden_size > (1 << 16) ||
+  if (t->hidden_size <= 0 || t->intermediate_size <= 0 || t->num_layers < 0 || t->num_heads <= 0 ||
+      t->hidden_size % t->num_heads != 0 || t->hidden_size > (1 << 16) ||
       t->intermediate_size > (1 << 18) || t->num_layers > 1024)
     return rcc_fail(RCC_ERR_FORMAT,
                     "%s: %s: inconsistent sizes (hidden_size %d, num_attention_heads %d, "
@@ -135,21 +135,35 @@ static rcc_status_t check_tower(const char *path, const char *section,
                       section, t->image_size, t->patch_size, t->num_channels);
   } else if (t->vocab_size <= 0 || t->max_position_embeddings <= 0 ||
              t->max_position_embeddings > 65536) {
-    return rcc_fail(RCC_ERR_FORMAT, "%s: %s: inconsistent vocab_size %d, max_position_embeddings %d",
-                    path, section, t->vocab_size, t->max_position_embeddings);
+    return rcc_fail(RCC_ERR_FORMAT,
+                    "%s: %s: inconsistent vocab_size %d, max_position_embeddings %d", path, section,
+                    t->vocab_size, t->max_position_embeddings);
   }
   return RCC_OK;
 }
 
 rcc_status_t rcc_clip_config_parse(const char *text, const char *path, rcc_clip_config_t *out) {
   rcc_clip_config_t c = {
-      .text = {.hidden_size = 512, .intermediate_size = 2048, .num_layers = 12, .num_heads = 8,
-               .layer_norm_eps = 1e-5f, .act = RCC_ACT_QUICK_GELU, .vocab_size = 49408,
-               .max_position_embeddings = 77, .eos_token_id = 49407, .bos_token_id = 49406,
+      .text = {.hidden_size = 512,
+               .intermediate_size = 2048,
+               .num_layers = 12,
+               .num_heads = 8,
+               .layer_norm_eps = 1e-5f,
+               .act = RCC_ACT_QUICK_GELU,
+               .vocab_size = 49408,
+               .max_position_embeddings = 77,
+               .eos_token_id = 49407,
+               .bos_token_id = 49406,
                .pad_token_id = 1},
-      .vision = {.hidden_size = 768, .intermediate_size = 3072, .num_layers = 12,
-                 .num_heads = 12, .layer_norm_eps = 1e-5f, .act = RCC_ACT_QUICK_GELU,
-                 .image_size = 224, .patch_size = 32, .num_channels = 3},
+      .vision = {.hidden_size = 768,
+                 .intermediate_size = 3072,
+                 .num_layers = 12,
+                 .num_heads = 12,
+                 .layer_norm_eps = 1e-5f,
+                 .act = RCC_ACT_QUICK_GELU,
+                 .image_size = 224,
+                 .patch_size = 32,
+                 .num_channels = 3},
       .projection_dim = 512,
       .logit_scale_init = 2.6592f,
   };
@@ -158,8 +172,8 @@ rcc_status_t rcc_clip_config_parse(const char *text, const char *path, rcc_clip_
   if (!root || !cJSON_IsObject(root)) {
     const char *where = cJSON_GetErrorPtr();
     long offset = (where && where >= text) ? (long)(where - text) : -1;
-    st = rcc_fail(RCC_ERR_FORMAT, "%s: not a JSON object (parse error near byte %ld)", path,
-                  offset);
+    st =
+        rcc_fail(RCC_ERR_FORMAT, "%s: not a JSON object (parse error near byte %ld)", path, offset);
     goto done;
   }
   const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");

@@ -32,13 +32,13 @@ typedef struct {
   int rank;
   rcc_eval_ctx_t ctx;
   rcc_dataset_t *calib_ds, *val_ds;
-  int n;              /* linear layers */
-  bool *selected;     /* per linear layer */
+  int n;               /* linear layers */
+  bool *selected;      /* per linear layer */
   rcc_factored_t *cur; /* committed state per selected layer */
   float **W0;          /* original dense weights per selected layer */
   float **W_base;      /* base model weights (DARE), or NULL */
-  int last_committed; /* kind of the last committed stage, -1 before any */
-  int *owner;        /* per linear layer: the rank that compresses it, -1 if not selected */
+  int last_committed;  /* kind of the last committed stage, -1 before any */
+  int *owner;          /* per linear layer: the rank that compresses it, -1 if not selected */
   rcc_calib_t calib;
   int have_calib;
   rcc_report_t report;
@@ -52,8 +52,10 @@ static double now_seconds(void) {
 
 static bool layer_selected(const rcc_job_t *job, const char *name) {
   bool in = false;
-  for (int i = 0; i < job->num_include && !in; i++) in = fnmatch(job->include[i], name, 0) == 0;
-  for (int i = 0; i < job->num_exclude && in; i++) in = fnmatch(job->exclude[i], name, 0) != 0;
+  for (int i = 0; i < job->num_include && !in; i++)
+    in = fnmatch(job->include[i], name, 0) == 0;
+  for (int i = 0; i < job->num_exclude && in; i++)
+    in = fnmatch(job->exclude[i], name, 0) != 0;
   return in;
 }
 
@@ -68,24 +70,28 @@ static rcc_status_t install(cascade_t *c, int i, const rcc_factored_t *f) {
 }
 
 static rcc_status_t validate(cascade_t *c, double *metric) {
+  double t0 = now_seconds();
   rcc_zeroshot_result_t r;
   RCC_TRY(rcc_zeroshot_evaluate(&c->ctx, c->s->comm, c->val_ds, rcc_default_templates,
                                 rcc_default_template_count, c->job->data.validation_samples, &r));
   c->report.validation_samples = r.samples;
   *metric = r.top1;
+  c->report.phase_seconds[RCC_PHASE_VALIDATION] += now_seconds() - t0;
   return RCC_OK;
 }
 
 /* n indices spread evenly over the dataset, so that class-sorted folders are covered. */
 static int *spread_indices(int size, int n) {
   int *idx = malloc((size_t)(n > 0 ? n : 1) * sizeof *idx);
-  for (int i = 0; idx && i < n; i++) idx[i] = (int)((int64_t)i * size / n);
+  for (int i = 0; idx && i < n; i++)
+    idx[i] = (int)((int64_t)i * size / n);
   return idx;
 }
 
 /* Runs the calibration images and texts through the dense model with the hook attached. */
 static rcc_status_t calibrate(cascade_t *c) {
   const rcc_job_t *job = c->job;
+  double t0 = now_seconds();
   RCC_TRY(rcc_calib_init(&c->calib, c->ctx.model, c->s->backend, c->selected));
   c->have_calib = 1;
   int size = rcc_dataset_size(c->calib_ds);
@@ -103,7 +109,8 @@ static rcc_status_t calibrate(cascade_t *c) {
   for (int t = 0; st == RCC_OK && t < nt; t++) {
     const char *src = C > 0 ? rcc_default_templates[t % rcc_default_template_count]
                             : rcc_dataset_caption(c->calib_ds, idx[t]);
-    const char *name = C > 0 ? rcc_dataset_class_name(c->calib_ds, t / rcc_default_template_count) : "";
+    const char *name =
+        C > 0 ? rcc_dataset_class_name(c->calib_ds, t / rcc_default_template_count) : "";
     size_t len = strlen(src) + strlen(name) + 1;
     if (!(texts[t] = malloc(len))) {
       st = rcc_fail(RCC_ERR_NOMEM, "out of memory");
@@ -124,12 +131,13 @@ static rcc_status_t calibrate(cascade_t *c) {
   rcc_calib_detach(c->ctx.model);
   if (st == RCC_OK) st = rcc_calib_finalize(&c->calib, c->s->comm);
   c->report.calibration_samples = n;
-  for (int t = 0; texts && t < nt; t++) free(texts[t]);
+  c->report.phase_seconds[RCC_PHASE_CALIBRATION] += now_seconds() - t0;
+  for (int t = 0; texts && t < nt; t++)
+    free(texts[t]);
   free(texts);
   free(feats);
   free(idx);
-  if (st == RCC_OK)
-    RCC_INFO("calibration: %d images and %d texts through the dense model", n, nt);
+  if (st == RCC_OK) RCC_INFO("calibration: %d images and %d texts through the dense model", n, nt);
   return st;
 }
 
@@ -146,7 +154,8 @@ static rcc_status_t load_base(cascade_t *c) {
     char key[256];
     snprintf(key, sizeof key, "%s.weight", lin->name);
     const rcc_tensor_t *t = rcc_st_find(st_base, key);
-    if (!t || t->dtype != RCC_DTYPE_F32 || t->numel != (int64_t)lin->out_features * lin->in_features) {
+    if (!t || t->dtype != RCC_DTYPE_F32 ||
+        t->numel != (int64_t)lin->out_features * lin->in_features) {
       st = rcc_fail(RCC_ERR_FORMAT, "%s: base model has no tensor '%s' of shape %dx%d", path, key,
                     lin->out_features, lin->in_features);
       break;
@@ -170,10 +179,14 @@ static int64_t stored_params(const cascade_t *c) {
 
 static bool all_finite(const rcc_factored_t *f) {
   const size_t mn = (size_t)f->m * f->n;
-  for (size_t i = 0; f->S && i < mn; i++) if (!isfinite(f->S[i])) return false;
-  for (size_t i = 0; i < (size_t)f->m * f->rank; i++) if (!isfinite(f->U[i])) return false;
-  for (size_t i = 0; i < (size_t)f->rank * f->n; i++) if (!isfinite(f->V[i])) return false;
-  for (int i = 0; f->alpha && i < f->m; i++) if (!isfinite(f->alpha[i])) return false;
+  for (size_t i = 0; f->S && i < mn; i++)
+    if (!isfinite(f->S[i])) return false;
+  for (size_t i = 0; i < (size_t)f->m * f->rank; i++)
+    if (!isfinite(f->U[i])) return false;
+  for (size_t i = 0; i < (size_t)f->rank * f->n; i++)
+    if (!isfinite(f->V[i])) return false;
+  for (int i = 0; f->alpha && i < f->m; i++)
+    if (!isfinite(f->alpha[i])) return false;
   return true;
 }
 
@@ -199,21 +212,28 @@ static rcc_status_t attempt(cascade_t *c, int stage_number, const rcc_stage_t *s
       numel[k++] = (int64_t)c->cur[i].m * c->cur[i].n;
     }
     if (st == RCC_OK)
-      st = rcc_magnitude_global_threshold(W, numel, k, stage->config.dare.target_sparsity, &threshold);
-    for (int i = 0; dense && i < c->n; i++) free(dense[i]);
+      st = rcc_magnitude_global_threshold(W, numel, k, stage->config.dare.target_sparsity,
+                                          &threshold);
+    for (int i = 0; dense && i < c->n; i++)
+      free(dense[i]);
     free(dense);
     free(W);
     free(numel);
     RCC_TRY(st);
   }
   /* This rank's layers, then an agreement on failures, then every layer from its owner. */
+  double t0 = now_seconds();
   rcc_status_t st = RCC_OK;
   int done = 0;
   for (int i = 0; i < c->n && st == RCC_OK; i++) {
     if (!c->selected[i] || c->owner[i] != c->rank) continue;
     const rcc_linear_t *lin = rcc_clip_linear(c->ctx.model, i);
-    rcc_layer_input_t in = {.name = lin->name, .m = lin->out_features, .n = lin->in_features,
-                            .W0 = c->W0[i], .W_base = c->W_base[i], .global_threshold = threshold,
+    rcc_layer_input_t in = {.name = lin->name,
+                            .m = lin->out_features,
+                            .n = lin->in_features,
+                            .W0 = c->W0[i],
+                            .W_base = c->W_base[i],
+                            .global_threshold = threshold,
                             .seed = (uint64_t)c->job->seed * 1000003u + (uint64_t)i};
     in.H = c->have_calib ? rcc_calib_H(&c->calib, i, NULL, NULL) : NULL;
     st = rcc_stage_apply(stage, &in, &c->cur[i], &trial[i]);
@@ -223,10 +243,14 @@ static rcc_status_t attempt(cascade_t *c, int stage_number, const rcc_stage_t *s
     }
     if (++done == 1) rcc_fault_point(c->rank, stage_number);
   }
+  double t1 = now_seconds();
+  c->report.phase_seconds[RCC_PHASE_COMPRESSION] += t1 - t0;
   st = rcc_shard_agree(c->s->comm, st);
-  if (st == RCC_ERR_NUMERIC && !note[0]) snprintf(note, note_cap, "non-finite values on another rank");
+  if (st == RCC_ERR_NUMERIC && !note[0])
+    snprintf(note, note_cap, "non-finite values on another rank");
   for (int i = 0; i < c->n && st == RCC_OK; i++)
     if (c->selected[i]) st = rcc_shard_broadcast(c->s->comm, &trial[i], c->owner[i]);
+  c->report.phase_seconds[RCC_PHASE_EXCHANGE] += now_seconds() - t1;
   return st;
 }
 
@@ -248,7 +272,8 @@ static rcc_status_t measure_dare_to_nullu(cascade_t *c, const rcc_factored_t *be
   rcc_status_t st = (A && B && angles) ? RCC_OK : rcc_fail(RCC_ERR_NOMEM, "out of memory");
   if (st == RCC_OK) st = rcc_row_space_basis(before->S, before->m, n, k, A);
   for (int r = 0; st == RCC_OK && r < k; r++)
-    for (int j = 0; j < n; j++) B[(size_t)j * k + r] = after->V[(size_t)r * n + j];
+    for (int j = 0; j < n; j++)
+      B[(size_t)j * k + r] = after->V[(size_t)r * n + j];
   if (st == RCC_OK) st = rcc_principal_angles(A, n, k, B, k, angles);
   if (st == RCC_OK) c->report.dare_to_nullu[i] = rcc_grassmann_distance(angles, k);
   free(A);
@@ -326,7 +351,8 @@ static rcc_status_t run_stage(cascade_t *c, int stage_number, const rcc_stage_t 
     RCC_INFO("stage %s/%s attempt %d: top-1 %.2f%%, retention %.4f -> %s",
              rcc_stage_kind_name(stage->kind), rcc_stage_method_name(stage), level + 1, a->metric,
              a->retention, a->decision);
-    for (int i = 0; i < c->n; i++) rcc_factored_free(&trial[i]);
+    for (int i = 0; i < c->n; i++)
+      rcc_factored_free(&trial[i]);
     if (strcmp(a->decision, "commit") && strcmp(a->decision, "commit-below-threshold")) {
       if ((st = restore_model(c)) != RCC_OK) {
         result = st;
@@ -337,7 +363,8 @@ static rcc_status_t run_stage(cascade_t *c, int stage_number, const rcc_stage_t 
     }
     if (result != RCC_OK) break;
   }
-  for (int i = 0; i < c->n; i++) rcc_factored_free(&trial[i]);
+  for (int i = 0; i < c->n; i++)
+    rcc_factored_free(&trial[i]);
   free(trial);
   rs->params_stored = stored_params(c);
   rs->seconds = now_seconds() - t0;
@@ -348,8 +375,10 @@ static rcc_status_t prepare(cascade_t *c) {
   const rcc_job_t *job = c->job;
   RCC_TRY(rcc_dataset_open(job->data.validation, &c->val_ds));
   if (rcc_dataset_num_classes(c->val_ds) <= 0)
-    return rcc_fail(RCC_ERR_ARG, "%s: validation data '%s' has no classes; the validation metric "
-                    "is zero-shot top-1 and needs a class dataset", job->path, job->data.validation);
+    return rcc_fail(RCC_ERR_ARG,
+                    "%s: validation data '%s' has no classes; the validation metric "
+                    "is zero-shot top-1 and needs a class dataset",
+                    job->path, job->data.validation);
   RCC_TRY(rcc_dataset_open(job->data.calibration, &c->calib_ds));
   RCC_TRY(rcc_eval_ctx_open(&c->ctx, job->model, c->s->backend, job->data.batch_size));
   c->n = rcc_clip_num_linears(c->ctx.model);
@@ -360,12 +389,14 @@ static rcc_status_t prepare(cascade_t *c) {
   c->report.dare_to_nullu = malloc((size_t)c->n * sizeof *c->report.dare_to_nullu);
   c->owner = malloc((size_t)c->n * sizeof *c->owner);
   int *ms = malloc((size_t)c->n * sizeof *ms), *ns = malloc((size_t)c->n * sizeof *ns);
-  if (!c->selected || !c->cur || !c->W0 || !c->W_base || !c->report.dare_to_nullu || !c->owner || !ms || !ns) {
+  if (!c->selected || !c->cur || !c->W0 || !c->W_base || !c->report.dare_to_nullu || !c->owner ||
+      !ms || !ns) {
     free(ms);
     free(ns);
     return rcc_fail(RCC_ERR_NOMEM, "out of memory");
   }
-  for (int i = 0; i < c->n; i++) c->report.dare_to_nullu[i] = -1.0;
+  for (int i = 0; i < c->n; i++)
+    c->report.dare_to_nullu[i] = -1.0;
   c->report.n_linears = c->n;
   int count = 0;
   for (int i = 0; i < c->n; i++) {
@@ -387,14 +418,17 @@ static rcc_status_t prepare(cascade_t *c) {
   free(ns);
   RCC_TRY(plan_st);
   if (count == 0)
-    return rcc_fail(RCC_ERR_ARG, "%s: layers.include/exclude select none of the model's %d linear "
-                    "layers", job->path, c->n);
+    return rcc_fail(RCC_ERR_ARG,
+                    "%s: layers.include/exclude select none of the model's %d linear "
+                    "layers",
+                    job->path, c->n);
   if (rcc_comm_size(c->s->comm) > 1) {
     int *per_rank = calloc((size_t)rcc_comm_size(c->s->comm), sizeof *per_rank);
     for (int i = 0; per_rank && i < c->n; i++)
       if (c->owner[i] >= 0) per_rank[c->owner[i]]++;
     for (int r = 0; per_rank && r < rcc_comm_size(c->s->comm); r++)
-      RCC_INFO("shard plan: rank %d compresses %d layer%s", r, per_rank[r], per_rank[r] == 1 ? "" : "s");
+      RCC_INFO("shard plan: rank %d compresses %d layer%s", r, per_rank[r],
+               per_rank[r] == 1 ? "" : "s");
     free(per_rank);
   }
   rcc_clip_param_counts_t pc = rcc_clip_count_params(c->ctx.model);
@@ -429,8 +463,8 @@ static void fill_layers(cascade_t *c) {
 static rcc_status_t write_outputs(cascade_t *c) {
   const rcc_job_t *job = c->job;
   char path[4096];
-  rcc_export_t e = {.model_dir = job->model, .model = c->ctx.model, .layers = c->cur,
-                    .compressed = c->selected};
+  rcc_export_t e = {
+      .model_dir = job->model, .model = c->ctx.model, .layers = c->cur, .compressed = c->selected};
   snprintf(path, sizeof path, "%s/compressed", job->output);
   RCC_TRY(rcc_export_hf_dir(&e, path));
   snprintf(path, sizeof path, "%s/packed.safetensors", job->output);
@@ -442,10 +476,14 @@ static rcc_status_t write_outputs(cascade_t *c) {
 }
 
 static void cascade_free(cascade_t *c) {
-  for (int i = 0; c->cur && i < c->n; i++) rcc_factored_free(&c->cur[i]);
-  for (int i = 0; c->W0 && i < c->n; i++) free(c->W0[i]);
-  for (int i = 0; c->W_base && i < c->n; i++) free(c->W_base[i]);
-  for (int s = 0; c->report.stages && s < c->report.n_stages; s++) free(c->report.stages[s].attempts);
+  for (int i = 0; c->cur && i < c->n; i++)
+    rcc_factored_free(&c->cur[i]);
+  for (int i = 0; c->W0 && i < c->n; i++)
+    free(c->W0[i]);
+  for (int i = 0; c->W_base && i < c->n; i++)
+    free(c->W_base[i]);
+  for (int s = 0; c->report.stages && s < c->report.n_stages; s++)
+    free(c->report.stages[s].attempts);
   free(c->report.stages);
   free(c->report.layers);
   free(c->cur);
@@ -477,7 +515,8 @@ static rcc_layer_ref_t *layer_refs(cascade_t *c, int *n) {
   *n = 0;
   for (int i = 0; refs && i < c->n; i++)
     if (c->selected[i])
-      refs[(*n)++] = (rcc_layer_ref_t){rcc_clip_linear(c->ctx.model, i)->name, &c->cur[i], c->owner[i]};
+      refs[(*n)++] =
+          (rcc_layer_ref_t){rcc_clip_linear(c->ctx.model, i)->name, &c->cur[i], c->owner[i]};
   return refs;
 }
 
@@ -492,10 +531,12 @@ static rcc_status_t save_checkpoint(cascade_t *c, int stages_done, const char *f
   int64_t len = history ? (int64_t)strlen(history) + 1 : 0;
   if (st == RCC_OK) st = rcc_comm_broadcast(c->s->comm, &len, 1, RCC_DT_I64, 0);
   char *grown = st == RCC_OK ? realloc(history, (size_t)len) : NULL;
-  if (st == RCC_OK && !grown) rcc_comm_abort(c->s->comm, 1, "out of memory for the checkpoint history");
+  if (st == RCC_OK && !grown)
+    rcc_comm_abort(c->s->comm, 1, "out of memory for the checkpoint history");
   if (grown) history = grown;
   if (st == RCC_OK) st = rcc_comm_broadcast(c->s->comm, history, (size_t)len, RCC_DT_U8, 0);
-  if (st == RCC_OK) st = rcc_run_checkpoint_save(c->job, stages_done, fingerprint, history, refs, n);
+  if (st == RCC_OK)
+    st = rcc_run_checkpoint_save(c->job, stages_done, fingerprint, history, refs, n);
   if (st == RCC_OK) RCC_INFO("checkpoint: %s/checkpoints/stage-%d.h5", c->job->output, stages_done);
   free(refs);
   free(history);
@@ -512,7 +553,8 @@ static rcc_status_t resume(cascade_t *c, const char *fingerprint, int *start) {
   if (!found) return RCC_OK;
   int n;
   rcc_layer_ref_t *refs = layer_refs(c, &n);
-  rcc_status_t st = refs ? rcc_run_checkpoint_restore(&ck, refs, n) : rcc_fail(RCC_ERR_NOMEM, "out of memory");
+  rcc_status_t st =
+      refs ? rcc_run_checkpoint_restore(&ck, refs, n) : rcc_fail(RCC_ERR_NOMEM, "out of memory");
   if (st == RCC_OK && ck.meta.history) st = rcc_report_history_load(&c->report, ck.meta.history);
   for (int i = 0; st == RCC_OK && i < c->n; i++)
     if (c->selected[i]) st = install(c, i, &c->cur[i]);
@@ -538,8 +580,10 @@ static rcc_status_t resume(cascade_t *c, const char *fingerprint, int *start) {
 rcc_status_t rcc_cascade_run(const rcc_job_t *job, rcc_session_t *s, bool fresh) {
   double t0 = now_seconds();
   cascade_t c = {.job = job, .s = s, .rank = rcc_comm_rank(s->comm), .last_committed = -1};
-  c.report = (rcc_report_t){.job = job, .ranks = rcc_comm_size(s->comm),
-                            .metric_name = "zero_shot_top1", .outcome = "completed"};
+  c.report = (rcc_report_t){.job = job,
+                            .ranks = rcc_comm_size(s->comm),
+                            .metric_name = "zero_shot_top1",
+                            .outcome = "completed"};
   snprintf(c.report.backend, sizeof c.report.backend, "%s", rcc_backend_describe(s->backend));
   rcc_status_t st = RCC_OK;
   for (int i = 0; i < job->num_stages && st == RCC_OK; i++)
@@ -551,14 +595,14 @@ rcc_status_t rcc_cascade_run(const rcc_job_t *job, rcc_session_t *s, bool fresh)
              c.report.validation_samples);
     if (!(c.report.baseline > 0.0))
       st = rcc_fail(RCC_ERR_NUMERIC, "the dense model scores 0 on the validation data: "
-                    "retention is undefined");
+                                     "retention is undefined");
   }
   bool need_calib = false;
   for (int i = 0; i < job->num_stages; i++)
     need_calib |= job->stages[i].enabled && rcc_stage_needs_calibration(&job->stages[i]);
   if (st == RCC_OK && need_calib) st = calibrate(&c);
-  if (st == RCC_OK &&
-      !(c.report.stages = calloc((size_t)(job->num_stages ? job->num_stages : 1), sizeof *c.report.stages)))
+  if (st == RCC_OK && !(c.report.stages = calloc((size_t)(job->num_stages ? job->num_stages : 1),
+                                                 sizeof *c.report.stages)))
     st = rcc_fail(RCC_ERR_NOMEM, "out of memory");
   c.report.final_metric = c.report.baseline;
   char fingerprint[65] = "";
@@ -581,8 +625,11 @@ rcc_status_t rcc_cascade_run(const rcc_job_t *job, rcc_session_t *s, bool fresh)
         }
     }
     const int f = job->checkpoint_frequency;
-    if (st == RCC_OK && stage_st == RCC_OK && f > 0 && (i + 1) % f == 0)
+    if (st == RCC_OK && stage_st == RCC_OK && f > 0 && (i + 1) % f == 0) {
+      double t1 = now_seconds();
       st = save_checkpoint(&c, i + 1, fingerprint);
+      c.report.phase_seconds[RCC_PHASE_CHECKPOINT] += now_seconds() - t1;
+    }
   }
   if (stage_st == RCC_ERR_NUMERIC) c.report.outcome = "aborted";
   char keep_error[2048] = "";
@@ -590,7 +637,9 @@ rcc_status_t rcc_cascade_run(const rcc_job_t *job, rcc_session_t *s, bool fresh)
   if (st == RCC_OK) {
     c.report.final_params_stored = stored_params(&c);
     fill_layers(&c);
+    double t1 = now_seconds();
     if (c.rank == 0) st = write_outputs(&c);
+    c.report.phase_seconds[RCC_PHASE_OUTPUTS] += now_seconds() - t1;
     c.report.seconds_total = now_seconds() - t0;
     if (st == RCC_OK && c.rank == 0) st = rcc_report_write(&c.report, job->output);
     if (st == RCC_OK && c.rank == 0) rcc_report_print_summary(&c.report, stdout);

@@ -19,7 +19,8 @@ static rcc_status_t hash_file(rcc_sha256_t *h, const char *path) {
   if (!f) return rcc_fail(RCC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
   static unsigned char buf[1 << 20];
   size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) rcc_sha256_update(h, buf, n);
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+    rcc_sha256_update(h, buf, n);
   int bad = ferror(f);
   fclose(f);
   return bad ? rcc_fail(RCC_ERR_IO, "%s: read error", path) : RCC_OK;
@@ -43,7 +44,9 @@ rcc_status_t rcc_run_fingerprint(const rcc_job_t *job, rcc_comm_t comm, char hex
     ok = st == RCC_OK;
   }
   RCC_TRY(rcc_comm_broadcast(comm, &ok, 1, RCC_DT_I32, 0));
-  if (!ok) return rcc_comm_rank(comm) == 0 ? RCC_ERR_IO : rcc_fail(RCC_ERR_IO, "rank 0 could not fingerprint the job");
+  if (!ok)
+    return rcc_comm_rank(comm) == 0 ? RCC_ERR_IO
+                                    : rcc_fail(RCC_ERR_IO, "rank 0 could not fingerprint the job");
   RCC_TRY(rcc_comm_broadcast(comm, buf, sizeof buf, RCC_DT_U8, 0));
   memcpy(hex, buf, 65);
   return RCC_OK;
@@ -56,7 +59,7 @@ static void stage_path(const rcc_job_t *job, int k, const char *suffix, char *ou
 rcc_status_t rcc_run_checkpoint_save(const rcc_job_t *job, int stage_index, const char *fingerprint,
                                      const char *history, const rcc_layer_ref_t *layers, int n) {
   rcc_ckpt_dataset_t *ds = calloc((size_t)n * 5 + 1, sizeof *ds);
-  char (*names)[300] = calloc((size_t)n * 5 + 1, sizeof *names);
+  char(*names)[300] = calloc((size_t)n * 5 + 1, sizeof *names);
   if (!ds || !names) {
     free(ds);
     free(names);
@@ -79,9 +82,12 @@ rcc_status_t rcc_run_checkpoint_save(const rcc_job_t *job, int stage_index, cons
     for (int p = 0; p < 5; p++) {
       if (!parts[p].data) continue;
       snprintf(names[k], sizeof names[k], "layers/%s/%s", layers[i].name, parts[p].part);
-      ds[k] = (rcc_ckpt_dataset_t){.name = names[k], .dtype = parts[p].dtype,
-                                   .ndim = parts[p].ndim, .shape = {parts[p].d0, parts[p].d1},
-                                   .owner = layers[i].owner, .data = parts[p].data};
+      ds[k] = (rcc_ckpt_dataset_t){.name = names[k],
+                                   .dtype = parts[p].dtype,
+                                   .ndim = parts[p].ndim,
+                                   .shape = {parts[p].d0, parts[p].d1},
+                                   .owner = layers[i].owner,
+                                   .data = parts[p].data};
       k++;
     }
   }
@@ -135,15 +141,16 @@ static rcc_status_t restore_part(const rcc_ckpt_t *ck, const char *layer, const 
   *out = NULL;
   if (!t) return RCC_OK;
   if (t->dtype != dtype || t->numel != numel)
-    return rcc_fail(RCC_ERR_FORMAT, "checkpoint dataset '%s' has %lld elements, expected %lld", name,
-                    (long long)t->numel, (long long)numel);
+    return rcc_fail(RCC_ERR_FORMAT, "checkpoint dataset '%s' has %lld elements, expected %lld",
+                    name, (long long)t->numel, (long long)numel);
   size_t bytes = (size_t)numel * rcc_dtype_size(dtype);
   if (!(*out = malloc(bytes ? bytes : 1))) return rcc_fail(RCC_ERR_NOMEM, "out of memory");
   memcpy(*out, t->data, bytes);
   return RCC_OK;
 }
 
-rcc_status_t rcc_run_checkpoint_restore(const rcc_ckpt_t *ck, const rcc_layer_ref_t *layers, int n) {
+rcc_status_t rcc_run_checkpoint_restore(const rcc_ckpt_t *ck, const rcc_layer_ref_t *layers,
+                                        int n) {
   for (int i = 0; i < n; i++) {
     rcc_factored_t *f = layers[i].f;
     const int m = f->m, c = f->n;
@@ -151,7 +158,8 @@ rcc_status_t rcc_run_checkpoint_restore(const rcc_ckpt_t *ck, const rcc_layer_re
     snprintf(name, sizeof name, "layers/%s/U", layers[i].name);
     const rcc_tensor_t *U = rcc_ckpt_find(ck, name);
     rcc_factored_t g = {.m = m, .n = c, .rank = U ? (int)U->shape[1] : 0};
-    rcc_status_t st = restore_part(ck, layers[i].name, "S", (int64_t)m * c, RCC_DTYPE_F32, (void **)&g.S);
+    rcc_status_t st =
+        restore_part(ck, layers[i].name, "S", (int64_t)m * c, RCC_DTYPE_F32, (void **)&g.S);
     if (st == RCC_OK)
       st = restore_part(ck, layers[i].name, "mask", (int64_t)m * c, RCC_DTYPE_U8, (void **)&g.mask);
     if (st == RCC_OK && g.rank > 0)

@@ -63,8 +63,10 @@ int rcc_cli_main(int argc, char **argv) {
   static const struct {
     const char *name;
     int (*run)(int, char **);
-  } commands[] = {{"eval", rcc_cmd_eval}, {"embed", rcc_cmd_embed}, {"inspect", rcc_cmd_inspect},
-                 {"validate", rcc_cmd_validate}};
+  } commands[] = {{"eval", rcc_cmd_eval},
+                  {"embed", rcc_cmd_embed},
+                  {"inspect", rcc_cmd_inspect},
+                  {"validate", rcc_cmd_validate}};
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     if (!strcmp(cmd, commands[i].name)) return commands[i].run(argc - 1, argv + 1);
   size_t n = strlen(cmd);

@@ -33,7 +33,8 @@ typedef struct {
 } lines_t;
 
 static void lines_free(lines_t *l) {
-  for (int i = 0; i < l->n; i++) free(l->items[i]);
+  for (int i = 0; i < l->n; i++)
+    free(l->items[i]);
   free(l->items);
 }
 
@@ -49,7 +50,8 @@ static rcc_status_t read_templates(const char *path, lines_t *out) {
   *out = (lines_t){0};
   while (st == RCC_OK && (len = getline(&line, &cap, f)) >= 0) {
     lineno++;
-    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+      line[--len] = '\0';
     if (len == 0) continue;
     if (!strstr(line, "{}")) {
       st = rcc_fail(RCC_ERR_FORMAT, "%s:%d: template has no '{}' for the class name", path, lineno);
@@ -139,18 +141,25 @@ int rcc_cmd_eval(int argc, char **argv) {
     switch (c) {
     case 'm': model = optarg; break;
     case 'd': data = optarg; break;
-    case 'l': if ((limit = rcc_cmd_parse_positive("--limit", optarg)) < 0) return 2; break;
+    case 'l':
+      if ((limit = rcc_cmd_parse_positive("--limit", optarg)) < 0) return 2;
+      break;
     case 't': templates_path = optarg; break;
     case 'j': json = 1; break;
-    case 'b': if ((batch = rcc_cmd_parse_positive("--batch", optarg)) < 0) return 2; break;
+    case 'b':
+      if ((batch = rcc_cmd_parse_positive("--batch", optarg)) < 0) return 2;
+      break;
     case 'B': backend = optarg; break;
-    case 'T': if ((threads = rcc_cmd_parse_positive("--threads", optarg)) < 0) return 2; break;
+    case 'T':
+      if ((threads = rcc_cmd_parse_positive("--threads", optarg)) < 0) return 2;
+      break;
     case 'h': fputs(eval_usage, stdout); return 0;
     default: fputs(eval_usage, stderr); return 2;
     }
   }
   if (optind < argc) {
-    fprintf(stderr, "rcc-dist: error: eval: unexpected argument '%s'\n%s", argv[optind], eval_usage);
+    fprintf(stderr, "rcc-dist: error: eval: unexpected argument '%s'\n%s", argv[optind],
+            eval_usage);
     return 2;
   }
   if (!model || !data) {
@@ -176,8 +185,8 @@ int rcc_cmd_eval(int argc, char **argv) {
     rcc_zeroshot_result_t zs;
     rcc_retrieval_result_t rt;
     if (rcc_dataset_num_classes(ds) > 0) {
-      const char *const *tmpl = templates.n ? (const char *const *)templates.items
-                                            : rcc_default_templates;
+      const char *const *tmpl =
+          templates.n ? (const char *const *)templates.items : rcc_default_templates;
       int nt = templates.n ? templates.n : rcc_default_template_count;
       st = rcc_zeroshot_evaluate(&ctx, s.comm, ds, tmpl, nt, limit, &zs);
       if (st == RCC_OK && rcc_comm_rank(s.comm) == 0)

@@ -53,7 +53,8 @@ int rcc_cmd_inspect(int argc, char **argv) {
     const rcc_linear_t *l = rcc_clip_linear(m, i);
     char shape[32];
     snprintf(shape, sizeof shape, "%dx%d", l->out_features, l->in_features);
-    long long params = (long long)l->out_features * l->in_features + (l->bias ? l->out_features : 0);
+    long long params =
+        (long long)l->out_features * l->in_features + (l->bias ? l->out_features : 0);
     printf("%-56s %12s %12lld\n", l->name, shape, params);
   }
   rcc_clip_param_counts_t pc = rcc_clip_count_params(m);

@@ -49,7 +49,9 @@ int rcc_cmd_run(int argc, char **argv) {
     switch (c) {
     case 'B': backend = optarg; break;
     case 'f': fresh = 1; break;
-    case 'T': if ((threads = rcc_cmd_parse_positive("--threads", optarg)) < 0) return 2; break;
+    case 'T':
+      if ((threads = rcc_cmd_parse_positive("--threads", optarg)) < 0) return 2;
+      break;
     case 'h': fputs(run_usage, stdout); return 0;
     default: fputs(run_usage, stderr); return 2;
     }

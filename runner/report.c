@@ -11,10 +11,15 @@
 #include <string.h>
 #include <unistd.h>
 
+const char *const rcc_phase_names[RCC_PHASE_COUNT] = {"calibration", "compression", "exchange",
+                                                      "validation",  "checkpoint",  "outputs"};
+
 /* NaN is not JSON: such values are written as null. */
 static void add_number(cJSON *o, const char *key, double v) {
-  if (isfinite(v)) cJSON_AddNumberToObject(o, key, v);
-  else cJSON_AddNullToObject(o, key);
+  if (isfinite(v))
+    cJSON_AddNumberToObject(o, key, v);
+  else
+    cJSON_AddNullToObject(o, key);
 }
 
 static cJSON *stage_config_json(const rcc_stage_t *st) {
@@ -108,6 +113,9 @@ static cJSON *report_json(const rcc_report_t *r) {
   add_number(fin, "metric", r->final_metric);
   add_number(fin, "retention", r->final_metric / r->baseline);
   add_number(fin, "seconds", r->seconds_total);
+  cJSON *phases = cJSON_AddObjectToObject(o, "phases_seconds");
+  for (int p = 0; p < RCC_PHASE_COUNT; p++)
+    add_number(phases, rcc_phase_names[p], r->phase_seconds[p]);
   cJSON *layers = cJSON_AddArrayToObject(o, "layers");
   for (int i = 0; i < r->n_layers; i++) {
     const rcc_report_layer_t *l = &r->layers[i];
@@ -128,7 +136,8 @@ static cJSON *report_json(const rcc_report_t *r) {
 }
 
 void rcc_report_print_summary(const rcc_report_t *r, FILE *out) {
-  fprintf(out, "| stage | method | attempts | decision | top-1 %% | retention | params stored | seconds |\n");
+  fprintf(out, "| stage | method | attempts | decision | top-1 %% | retention | params stored | "
+               "seconds |\n");
   fprintf(out, "|---|---|---|---|---|---|---|---|\n");
   fprintf(out, "| dense | - | - | - | %.2f | 1.0000 | %lld | - |\n", r->baseline,
           (long long)r->params_total);
@@ -140,7 +149,8 @@ void rcc_report_print_summary(const rcc_report_t *r, FILE *out) {
             last->decision ? last->decision : "error", last->metric, last->retention,
             (long long)s->params_stored, s->seconds);
   }
-  fprintf(out, "\ncompression %.4f (params stored %lld of %lld, embeddings and every uncompressed "
+  fprintf(out,
+          "\ncompression %.4f (params stored %lld of %lld, embeddings and every uncompressed "
           "tensor counted in full); packed file %lld bytes (original %lld); final top-1 %.2f%%, "
           "retention %.4f; %s in %.1f s\n",
           1.0 - (double)r->final_params_stored / (double)r->params_total,
@@ -170,7 +180,8 @@ char *rcc_report_history_json(const rcc_report_t *r) {
     cJSON_AddItemToArray(stages, so);
   }
   cJSON *g = cJSON_AddArrayToObject(o, "dare_to_nullu");
-  for (int i = 0; i < r->n_linears; i++) cJSON_AddItemToArray(g, cJSON_CreateNumber(r->dare_to_nullu[i]));
+  for (int i = 0; i < r->n_linears; i++)
+    cJSON_AddItemToArray(g, cJSON_CreateNumber(r->dare_to_nullu[i]));
   char *text = cJSON_PrintUnformatted(o);
   cJSON_Delete(o);
   return text;
@@ -192,19 +203,21 @@ static double number_or_nan(const cJSON *o, const char *key) {
 rcc_status_t rcc_report_history_load(rcc_report_t *r, const char *json) {
   cJSON *o = cJSON_Parse(json);
   const cJSON *stages = cJSON_GetObjectItemCaseSensitive(o, "stages"), *so;
-  rcc_status_t st = cJSON_IsArray(stages) ? RCC_OK
-                                          : rcc_fail(RCC_ERR_FORMAT, "checkpoint history is not valid");
+  rcc_status_t st =
+      cJSON_IsArray(stages) ? RCC_OK : rcc_fail(RCC_ERR_FORMAT, "checkpoint history is not valid");
   cJSON_ArrayForEach(so, stages) {
     if (st != RCC_OK) break;
     int job_index = (int)number_or_nan(so, "job_index");
     const cJSON *atts = cJSON_GetObjectItemCaseSensitive(so, "attempts");
     int n_att = cJSON_GetArraySize(atts);
-    if (job_index < 0 || job_index >= r->job->num_stages || n_att < 1 || r->n_stages >= r->job->num_stages) {
+    if (job_index < 0 || job_index >= r->job->num_stages || n_att < 1 ||
+        r->n_stages >= r->job->num_stages) {
       st = rcc_fail(RCC_ERR_FORMAT, "checkpoint history names a stage this job does not have");
       break;
     }
     rcc_report_stage_t *s = &r->stages[r->n_stages];
-    *s = (rcc_report_stage_t){.stage = &r->job->stages[job_index], .job_index = job_index,
+    *s = (rcc_report_stage_t){.stage = &r->job->stages[job_index],
+                              .job_index = job_index,
                               .params_stored = (int64_t)number_or_nan(so, "params_stored"),
                               .seconds = number_or_nan(so, "seconds")};
     if (!(s->attempts = calloc((size_t)n_att, sizeof *s->attempts))) {
@@ -278,7 +291,8 @@ rcc_status_t rcc_report_write(const rcc_report_t *r, const char *dir) {
   fprintf(f, "validation: %s, %d images, zero-shot top-1\n\n", r->job->data.validation,
           r->validation_samples);
   rcc_report_print_summary(r, f);
-  fprintf(f, "\n## Layers\n\n| layer | shape | nnz | rank | alpha | rel. error |\n|---|---|---|---|---|---|\n");
+  fprintf(f, "\n## Layers\n\n| layer | shape | nnz | rank | alpha | rel. error "
+             "|\n|---|---|---|---|---|---|\n");
   for (int i = 0; i < r->n_layers; i++) {
     const rcc_report_layer_t *l = &r->layers[i];
     fprintf(f, "| %s | %dx%d | %lld | %d | %s | %.4f |\n", l->name, l->m, l->n, (long long)l->nnz,

@@ -32,9 +32,22 @@ typedef struct {
   double grassmann_dare_nullu; /* < 0 when not measured */
 } rcc_report_layer_t;
 
+/* Where a run's wall time goes (summed over the run, as rank 0 sees it). */
+typedef enum {
+  RCC_PHASE_CALIBRATION, /* calibration forwards and the all-reduce of H */
+  RCC_PHASE_COMPRESSION, /* this rank's layers through the stage kernels */
+  RCC_PHASE_EXCHANGE,    /* agreement and the broadcast of every layer from its owner */
+  RCC_PHASE_VALIDATION,  /* baseline and per-attempt zero-shot evaluation */
+  RCC_PHASE_CHECKPOINT,  /* HDF5 checkpoints */
+  RCC_PHASE_OUTPUTS,     /* compressed/, packed.safetensors */
+  RCC_PHASE_COUNT
+} rcc_phase_t;
+extern const char *const rcc_phase_names[RCC_PHASE_COUNT];
+
 typedef struct {
   const rcc_job_t *job;
   int ranks;
+  double phase_seconds[RCC_PHASE_COUNT];
   char backend[256];
   const char *metric_name;
   int64_t params_total, params_linear, params_compressible;

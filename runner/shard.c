@@ -10,7 +10,8 @@ rcc_status_t rcc_shard_plan(rcc_comm_t comm, const bool *selected, const int *m,
   int32_t *plan = malloc((size_t)(count > 0 ? count : 1) * sizeof *plan);
   if (!plan) return rcc_fail(RCC_ERR_NOMEM, "out of memory");
   if (rcc_comm_rank(comm) == 0) {
-    double *cost = calloc((size_t)count + 1, sizeof *cost), *load = calloc((size_t)ranks, sizeof *load);
+    double *cost = calloc((size_t)count + 1, sizeof *cost),
+           *load = calloc((size_t)ranks, sizeof *load);
     int *order = malloc(((size_t)count + 1) * sizeof *order);
     if (!cost || !load || !order) {
       free(cost);
@@ -46,7 +47,8 @@ rcc_status_t rcc_shard_plan(rcc_comm_t comm, const bool *selected, const int *m,
     free(order);
   }
   rcc_status_t st = rcc_comm_broadcast(comm, plan, (size_t)count, RCC_DT_I32, 0);
-  for (int i = 0; st == RCC_OK && i < count; i++) owner[i] = plan[i];
+  for (int i = 0; st == RCC_OK && i < count; i++)
+    owner[i] = plan[i];
   free(plan);
   return st;
 }
@@ -84,8 +86,7 @@ rcc_status_t rcc_shard_broadcast(rcc_comm_t comm, rcc_factored_t *f, int root) {
 
 rcc_status_t rcc_shard_agree(rcc_comm_t comm, rcc_status_t local) {
   /* [worst real error, any non-finite result]: a real error anywhere wins over NaNs. */
-  int32_t flags[2] = {local == RCC_ERR_NUMERIC ? RCC_OK : (int32_t)local,
-                      local == RCC_ERR_NUMERIC};
+  int32_t flags[2] = {local == RCC_ERR_NUMERIC ? RCC_OK : (int32_t)local, local == RCC_ERR_NUMERIC};
   RCC_TRY(rcc_comm_allreduce(comm, flags, 2, RCC_DT_I32, RCC_OP_MAX));
   rcc_status_t worst = flags[0] != RCC_OK ? (rcc_status_t)flags[0]
                        : flags[1]         ? RCC_ERR_NUMERIC

@@ -23,7 +23,8 @@ void rcc_stage_soften(const rcc_stage_t *stage, int level, rcc_stage_t *out) {
     rcc_dare_config_t *c = &out->config.dare;
     if (c->pattern_m > 0) {
       /* keep n of m: move n half way towards m per level (2:4 -> 3:4 -> 4:4) */
-      for (int l = 0; l < level; l++) c->pattern_n += (c->pattern_m - c->pattern_n + 1) / 2;
+      for (int l = 0; l < level; l++)
+        c->pattern_n += (c->pattern_m - c->pattern_n + 1) / 2;
     } else {
       c->target_sparsity *= a;
     }
@@ -47,10 +48,8 @@ bool rcc_stage_needs_calibration(const rcc_stage_t *stage) {
   case RCC_STAGE_DARE:
     return stage->config.dare.method == RCC_DARE_METHOD_WANDA ||
            stage->config.dare.method == RCC_DARE_METHOD_SPARSEGPT;
-  case RCC_STAGE_NULLU:
-    return stage->config.nullu.method != RCC_NULLU_METHOD_SVD;
-  case RCC_STAGE_ALPHAEDIT:
-    return true;
+  case RCC_STAGE_NULLU: return stage->config.nullu.method != RCC_NULLU_METHOD_SVD;
+  case RCC_STAGE_ALPHAEDIT: return true;
   }
   return false;
 }
@@ -80,7 +79,8 @@ static rcc_status_t apply_dare(const rcc_dare_config_t *c, const rcc_layer_input
   }
   rcc_factored_dense(cur, out->S);
   /* Entries an earlier dare stage pruned stay pruned. */
-  for (size_t i = 0; i < mn; i++) out->mask[i] = cur->mask ? cur->mask[i] : 1;
+  for (size_t i = 0; i < mn; i++)
+    out->mask[i] = cur->mask ? cur->mask[i] : 1;
   const rcc_nm_t nm = {c->pattern_n, c->pattern_m};
   const double *H = in->H;
   double *col_sq = NULL;
@@ -92,8 +92,9 @@ static rcc_status_t apply_dare(const rcc_dare_config_t *c, const rcc_layer_input
       break;
     }
     for (int it = 1; it <= c->num_iterations && st == RCC_OK; it++) {
-      double s = nm.m ? 0.0 : rcc_schedule_sparsity(c->schedule, c->target_sparsity, it,
-                                                      c->num_iterations);
+      double s =
+          nm.m ? 0.0
+               : rcc_schedule_sparsity(c->schedule, c->target_sparsity, it, c->num_iterations);
       st = rcc_prune_magnitude(out->S, out->mask, m, n, s, nm, c->rescale);
     }
     break;
@@ -109,7 +110,8 @@ static rcc_status_t apply_dare(const rcc_dare_config_t *c, const rcc_layer_input
       st = rcc_fail(RCC_ERR_NOMEM, "out of memory");
       break;
     }
-    for (int j = 0; j < n; j++) col_sq[j] = H[(size_t)j * n + j];
+    for (int j = 0; j < n; j++)
+      col_sq[j] = H[(size_t)j * n + j];
     st = rcc_prune_wanda(out->S, out->mask, m, n, col_sq, c->target_sparsity, nm);
     break;
   case RCC_DARE_METHOD_SPARSEGPT:
@@ -183,8 +185,8 @@ static rcc_status_t apply_alphaedit(const rcc_alphaedit_config_t *c, const rcc_l
     if (!(P = malloc((size_t)n * n * sizeof *P))) st = rcc_fail(RCC_ERR_NOMEM, "out of memory");
     if (st == RCC_OK) st = rcc_null_space_projector(in->H, n, c->null_space_energy, P, &null_dim);
     if (st == RCC_OK)
-      st = rcc_alpha_closed_form_null_space(in->W0, W_hat, m, n, in->H, P, c->regularization,
-                                            alpha);
+      st =
+          rcc_alpha_closed_form_null_space(in->W0, W_hat, m, n, in->H, P, c->regularization, alpha);
   } else if (st == RCC_OK) {
     st = rcc_alpha_closed_form(in->W0, W_hat, m, n, in->H, c->regularization, alpha);
   }

@@ -120,7 +120,8 @@ int main(int argc, char **argv) {
   printf("compare_runs: final metric %.2f vs %.2f\n", ma, mb);
   CHECK(exact ? ma == mb : fabs(ma - mb) <= 0.2, "final metric %.4f vs %.4f", ma, mb);
   CHECK(num(ra, "final", "params_stored") == num(rb, "final", "params_stored"),
-        "params_stored %.0f vs %.0f", num(ra, "final", "params_stored"), num(rb, "final", "params_stored"));
+        "params_stored %.0f vs %.0f", num(ra, "final", "params_stored"),
+        num(rb, "final", "params_stored"));
   compare_masks(argv[1], argv[2]);
   if (exact) {
     char pa[4200], pb[4200];

@@ -76,26 +76,30 @@ static double final_value(cJSON *report, const char *key) {
 static void test_retry_halves_sparsity(void **state) {
   (void)state;
   cJSON *r;
-  assert_int_equal(run_job("retry", "{performance_threshold: 0.9, on_fail: retry, max_retries: 3}", &r),
-                   RCC_OK);
+  assert_int_equal(
+      run_job("retry", "{performance_threshold: 0.9, on_fail: retry, max_retries: 3}", &r), RCC_OK);
   cJSON *att = attempts_of(r);
   int n = cJSON_GetArraySize(att);
   assert_true(n >= 2);
   assert_string_equal(decision(att, 0), "retry");
-  for (int i = 1; i < n; i++) assert_true(fabs(sparsity(att, i) - sparsity(att, i - 1) / 2) < 1e-12);
+  for (int i = 1; i < n; i++)
+    assert_true(fabs(sparsity(att, i) - sparsity(att, i - 1) / 2) < 1e-12);
   /* Every attempt but the last is a retry; the last commits or rolls back. */
-  for (int i = 0; i + 1 < n; i++) assert_string_equal(decision(att, i), "retry");
+  for (int i = 0; i + 1 < n; i++)
+    assert_string_equal(decision(att, i), "retry");
   const char *last = decision(att, n - 1);
   assert_true(!strcmp(last, "commit") || !strcmp(last, "rollback"));
   if (!strcmp(last, "commit"))
-    assert_true(cJSON_GetObjectItem(cJSON_GetArrayItem(att, n - 1), "retention")->valuedouble >= 0.9);
+    assert_true(cJSON_GetObjectItem(cJSON_GetArrayItem(att, n - 1), "retention")->valuedouble >=
+                0.9);
   cJSON_Delete(r);
 }
 
 static void test_rollback_restores_the_model(void **state) {
   (void)state;
   cJSON *r;
-  assert_int_equal(run_job("rollback", "{performance_threshold: 0.9, on_fail: rollback}", &r), RCC_OK);
+  assert_int_equal(run_job("rollback", "{performance_threshold: 0.9, on_fail: rollback}", &r),
+                   RCC_OK);
   cJSON *att = attempts_of(r);
   assert_int_equal(cJSON_GetArraySize(att), 1);
   assert_string_equal(decision(att, 0), "rollback");
@@ -107,7 +111,7 @@ static void test_rollback_restores_the_model(void **state) {
   assert_true(final_value(r, "retention") == 1.0);
   cJSON *layer;
   cJSON_ArrayForEach(layer, cJSON_GetObjectItem(r, "layers"))
-    assert_true(cJSON_GetObjectItem(layer, "rel_error")->valuedouble == 0.0);
+      assert_true(cJSON_GetObjectItem(layer, "rel_error")->valuedouble == 0.0);
   cJSON_Delete(r);
 }
 

@@ -83,9 +83,13 @@ static const char *run_file(const char *name) {
 
 static void test_run_directory_complete(void **state) {
   (void)state;
-  static const char *files[] = {"report.json", "report.md", "packed.safetensors",
-                                "compressed/config.json", "compressed/model.safetensors",
-                                "compressed/vocab.json", "compressed/preprocessor_config.json"};
+  static const char *files[] = {"report.json",
+                                "report.md",
+                                "packed.safetensors",
+                                "compressed/config.json",
+                                "compressed/model.safetensors",
+                                "compressed/vocab.json",
+                                "compressed/preprocessor_config.json"};
   struct stat sb;
   for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
     if (stat(run_file(files[i]), &sb) != 0 || sb.st_size == 0) fail_msg("missing %s", files[i]);
@@ -163,8 +167,10 @@ static void test_packed_equals_compressed(void **state) {
   print_message("packed vs compressed/: image features normalized error %.2e\n", err);
   assert_true(err < 1e-4);
   int32_t ids[3 * 8];
-  for (int i = 0; i < B * T; i++) ids[i] = (i * 37) % (cfg->text.vocab_size - 2);
-  for (int i = 0; i < B; i++) ids[i * T + T - 1] = cfg->text.vocab_size - 1;
+  for (int i = 0; i < B * T; i++)
+    ids[i] = (i * 37) % (cfg->text.vocab_size - 2);
+  for (int i = 0; i < B; i++)
+    ids[i * T + T - 1] = cfg->text.vocab_size - 1;
   assert_int_equal(rcc_clip_text_features(packed, ids, B, T, a), RCC_OK);
   assert_int_equal(rcc_clip_text_features(dense, ids, B, T, b), RCC_OK);
   err = rcc_normalized_error(a, b, (size_t)B * P);

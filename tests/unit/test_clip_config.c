@@ -29,8 +29,8 @@ static void expect_error(const char *json, rcc_status_t want, const char *needle
 static void test_defaults_match_transformers(void **s) {
   (void)s;
   rcc_clip_config_t c;
-  assert_int_equal(rcc_clip_config_load(write_file("config.json", "{\"model_type\": \"clip\"}"), &c),
-                   RCC_OK);
+  assert_int_equal(
+      rcc_clip_config_load(write_file("config.json", "{\"model_type\": \"clip\"}"), &c), RCC_OK);
   assert_int_equal(c.vision.hidden_size, 768);
   assert_int_equal(c.vision.patch_size, 32);
   assert_int_equal(c.vision.image_size, 224);
@@ -92,7 +92,9 @@ static void test_model_shape_mismatch(void **s) {
            rcc_source_path("tests/fixtures/clip-tiny-a"), dir);
   assert_int_equal(system(cmd), 0);
   /* Same weights, but the config claims a wider MLP. */
-  snprintf(cmd, sizeof cmd, "sed -i 's/\"intermediate_size\": 128/\"intermediate_size\": 256/' '%s/config.json'", dir);
+  snprintf(cmd, sizeof cmd,
+           "sed -i 's/\"intermediate_size\": 128/\"intermediate_size\": 256/' '%s/config.json'",
+           dir);
   assert_int_equal(system(cmd), 0);
   rcc_backend_t be;
   rcc_clip_model_t *m = NULL;

@@ -70,7 +70,8 @@ static const rcc_tensor_t *ref_tensor(state_t *st, const char *name, rcc_dtype_t
 static void assert_features_close(const float *got, const float *want, size_t n, const char *what) {
   double err = rcc_normalized_error(got, want, n);
   print_message("%s: normalized max error %.2e\n", what, err);
-  if (!(err <= 1e-4)) fail_msg("%s differs from Hugging Face: normalized error %.3e > 1e-4", what, err);
+  if (!(err <= 1e-4))
+    fail_msg("%s differs from Hugging Face: normalized error %.3e > 1e-4", what, err);
 }
 
 static void test_token_ids(void **s) {
@@ -86,7 +87,9 @@ static void test_token_ids(void **s) {
     assert_int_equal(rcc_tokenizer_encode(st->ctx.tokenizer, text, T, got, &len), RCC_OK);
     const int64_t *want = (const int64_t *)ids->data + (size_t)i * T;
     for (int t = 0; t < T; t++)
-      if (got[t] != want[t]) fail_msg("text %d \"%s\": id[%d] = %d, HF has %lld", i, text, t, got[t], (long long)want[t]);
+      if (got[t] != want[t])
+        fail_msg("text %d \"%s\": id[%d] = %d, HF has %lld", i, text, t, got[t],
+                 (long long)want[t]);
   }
   free(got);
 }
@@ -131,10 +134,11 @@ static void test_text_features(void **s) {
   const rcc_tensor_t *ids64 = ref_tensor(st, "input_ids", RCC_DTYPE_I64);
   const rcc_tensor_t *want = ref_tensor(st, "text_features", RCC_DTYPE_F32);
   int32_t *ids = malloc((size_t)ids64->numel * sizeof *ids);
-  for (int64_t i = 0; i < ids64->numel; i++) ids[i] = (int32_t)((const int64_t *)ids64->data)[i];
+  for (int64_t i = 0; i < ids64->numel; i++)
+    ids[i] = (int32_t)((const int64_t *)ids64->data)[i];
   float *got = malloc((size_t)want->numel * sizeof *got);
-  assert_int_equal(rcc_clip_text_features(st->ctx.model, ids, st->n_texts, (int)ids64->shape[1], got),
-                   RCC_OK);
+  assert_int_equal(
+      rcc_clip_text_features(st->ctx.model, ids, st->n_texts, (int)ids64->shape[1], got), RCC_OK);
   assert_features_close(got, want->data, (size_t)want->numel, "text features");
   free(ids);
   free(got);
@@ -146,19 +150,24 @@ static void test_logits_end_to_end(void **s) {
   state_t *st = *s;
   const rcc_tensor_t *want = ref_tensor(st, "logits_per_image", RCC_DTYPE_F32);
   const int P = st->P, ni = st->n_images, nt = st->n_texts;
-  const char **paths = malloc((size_t)ni * sizeof *paths), **texts = malloc((size_t)nt * sizeof *texts);
-  for (int i = 0; i < ni; i++) paths[i] = rcc_source_path(cJSON_GetArrayItem(st->images, i)->valuestring);
-  for (int i = 0; i < nt; i++) texts[i] = cJSON_GetArrayItem(st->texts, i)->valuestring;
+  const char **paths = malloc((size_t)ni * sizeof *paths),
+             **texts = malloc((size_t)nt * sizeof *texts);
+  for (int i = 0; i < ni; i++)
+    paths[i] = rcc_source_path(cJSON_GetArrayItem(st->images, i)->valuestring);
+  for (int i = 0; i < nt; i++)
+    texts[i] = cJSON_GetArrayItem(st->texts, i)->valuestring;
   float *img = malloc((size_t)ni * P * sizeof *img), *txt = malloc((size_t)nt * P * sizeof *txt);
   float *logits = malloc((size_t)ni * nt * sizeof *logits);
   if (rcc_eval_image_file_features(&st->ctx, paths, ni, true, img) != RCC_OK)
     fail_msg("%s", rcc_last_error());
-  if (rcc_eval_text_features(&st->ctx, texts, nt, true, txt) != RCC_OK) fail_msg("%s", rcc_last_error());
+  if (rcc_eval_text_features(&st->ctx, texts, nt, true, txt) != RCC_OK)
+    fail_msg("%s", rcc_last_error());
   const float scale = rcc_clip_logit_scale(st->ctx.model);
   for (int i = 0; i < ni; i++)
     for (int j = 0; j < nt; j++) {
       double d = 0.0;
-      for (int k = 0; k < P; k++) d += (double)img[(size_t)i * P + k] * txt[(size_t)j * P + k];
+      for (int k = 0; k < P; k++)
+        d += (double)img[(size_t)i * P + k] * txt[(size_t)j * P + k];
       logits[(size_t)i * nt + j] = (float)(scale * d);
     }
   assert_features_close(logits, want->data, (size_t)want->numel, "logits_per_image");
@@ -169,11 +178,11 @@ static void test_logits_end_to_end(void **s) {
   free(logits);
 }
 
-#define FIXTURE_TESTS(setup_fn)                                                          \
-  cmocka_unit_test_setup_teardown(test_token_ids, setup_fn, teardown),                   \
-      cmocka_unit_test_setup_teardown(test_pixel_values, setup_fn, teardown),            \
-      cmocka_unit_test_setup_teardown(test_image_features, setup_fn, teardown),          \
-      cmocka_unit_test_setup_teardown(test_text_features, setup_fn, teardown),           \
+#define FIXTURE_TESTS(setup_fn)                                                                    \
+  cmocka_unit_test_setup_teardown(test_token_ids, setup_fn, teardown),                             \
+      cmocka_unit_test_setup_teardown(test_pixel_values, setup_fn, teardown),                      \
+      cmocka_unit_test_setup_teardown(test_image_features, setup_fn, teardown),                    \
+      cmocka_unit_test_setup_teardown(test_text_features, setup_fn, teardown),                     \
       cmocka_unit_test_setup_teardown(test_logits_end_to_end, setup_fn, teardown)
 
 int main(void) {
