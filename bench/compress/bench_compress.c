@@ -7,8 +7,10 @@
  * the plan, the first layer is run once untimed (warm-up), then each layer of the first
  * `blocks` encoder blocks is run once; only the kernel call is timed (copies of W and the
  * writing of results are not). The CPU backend is created with T threads as rcc-dist's
- * session does (OpenMP T threads, OpenBLAS serial). Results go to --out for
- * torch_compress.py to compare with its own; one JSON line per method goes to stdout.
+ * session does (OpenMP T threads, OpenBLAS serial); --blas-threads N then lets OpenBLAS
+ * use N threads, to measure what the kernels' BLAS and LAPACK calls would gain from them.
+ * Results go to --out for torch_compress.py to compare with its own; one JSON line per
+ * method goes to stdout.
  *
  * Methods and their settings (torch_compress.py uses the same):
  *   magnitude  rcc_prune_magnitude, unstructured 50 %, per layer
@@ -47,7 +49,7 @@ enum { N_BLOCKS = 12, N_KINDS = 6, N_WIDTHS = 2 };
 
 typedef enum { MAGNITUDE, WANDA, SPARSEGPT, SVD, SVD_RAND, WHITENED, ALPHA, N_METHODS } method_t;
 static const char *const METHOD_NAMES[N_METHODS] = {"magnitude", "wanda",    "sparsegpt", "svd",
-                                                     "svd_rand",  "whitened", "alpha"};
+                                                    "svd_rand",  "whitened", "alpha"};
 
 /* Encoder block b's linears, in this order: HF names and the short names of result files. */
 static const char *const KIND_NAMES[N_KINDS] = {"self_attn.q_proj", "self_attn.k_proj",
@@ -130,7 +132,8 @@ static rcc_status_t write_chunks(const char *path, int count, const void *const 
 static rcc_status_t write_mask(const char *path, const uint8_t *mask, int64_t numel) {
   size_t bytes = (size_t)(numel + 7) / 8;
   uint8_t *packed = calloc(bytes, 1);
-  if (!packed) return rcc_fail(RCC_ERR_NOMEM, "%s: packing %lld mask entries", path, (long long)numel);
+  if (!packed)
+    return rcc_fail(RCC_ERR_NOMEM, "%s: packing %lld mask entries", path, (long long)numel);
   for (int64_t i = 0; i < numel; i++)
     if (mask[i]) packed[i / 8] |= (uint8_t)(0x80u >> (i % 8));
   const void *data[] = {packed};
@@ -296,20 +299,33 @@ static const char USAGE[] =
     "  --plan PLAN   METHOD:BLOCKS,... e.g. magnitude:12,svd:1 (methods: magnitude, wanda,\n"
     "                sparsegpt, svd, svd_rand, whitened, alpha; BLOCKS: leading encoder\n"
     "                blocks of 6 linears each, 1..12)\n"
-    "  --threads T   CPU backend threads (default 1)\n";
+    "  --threads T   CPU backend threads (default 1)\n"
+    "  --blas-threads N  OpenBLAS threads after the backend set them to 1 (default: left at 1,\n"
+    "                as in rcc-dist)\n";
 
 typedef struct {
   const char *model, *calib, *out, *plan_text;
   plan_t plan;
-  int threads;
+  int threads, blas_threads; /* blas_threads 0: as the backend leaves it (1) */
 } options_t;
+
+static int parse_threads(const char *flag, const char *s, int *out) {
+  char *end;
+  long v = strtol(s, &end, 10);
+  if (*s == '\0' || *end != '\0' || v < 1 || v > 1024) {
+    fprintf(stderr, "bench_compress: %s wants 1..1024, got '%s'\n", flag, s);
+    return -1;
+  }
+  *out = (int)v;
+  return 0;
+}
 
 static int parse_options(int argc, char **argv, options_t *o) {
   static const struct option longopts[] = {
       {"model", required_argument, NULL, 'm'},   {"calib", required_argument, NULL, 'c'},
       {"out", required_argument, NULL, 'o'},     {"plan", required_argument, NULL, 'p'},
-      {"threads", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0}};
+      {"threads", required_argument, NULL, 't'}, {"blas-threads", required_argument, NULL, 'b'},
+      {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
   *o = (options_t){.threads = 1};
   int c;
   while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -318,16 +334,12 @@ static int parse_options(int argc, char **argv, options_t *o) {
     case 'c': o->calib = optarg; break;
     case 'o': o->out = optarg; break;
     case 'p': o->plan_text = optarg; break;
-    case 't': {
-      char *end;
-      long v = strtol(optarg, &end, 10);
-      if (*optarg == '\0' || *end != '\0' || v < 1 || v > 1024) {
-        fprintf(stderr, "bench_compress: --threads wants 1..1024, got '%s'\n", optarg);
-        return -1;
-      }
-      o->threads = (int)v;
+    case 't':
+      if (parse_threads("--threads", optarg, &o->threads)) return -1;
       break;
-    }
+    case 'b':
+      if (parse_threads("--blas-threads", optarg, &o->blas_threads)) return -1;
+      break;
     case 'h': fputs(USAGE, stdout); exit(0);
     default: fputs(USAGE, stderr); return -1;
     }
@@ -353,8 +365,8 @@ static rcc_status_t find_layer(rcc_safetensors_t *st, const calib_t *calib, int 
   for (int i = 0; i < N_WIDTHS; i++)
     if (calib[i].n == L->n) L->calib = &calib[i];
   if (!L->calib)
-    return rcc_fail(RCC_ERR_FORMAT, "bench_compress: %s has %d inputs, no calibration file for that",
-                    name, L->n);
+    return rcc_fail(RCC_ERR_FORMAT,
+                    "bench_compress: %s has %d inputs, no calibration file for that", name, L->n);
   return RCC_OK;
 }
 
@@ -379,7 +391,8 @@ static rcc_status_t run_method(method_t meth, int blocks, rcc_safetensors_t *st,
       printf("%s\"%s\": %.6f", b || kind ? ", " : "", L.id, s);
       fflush(stdout);
     }
-  printf("}, \"seconds\": %.6f, \"openblas_core\": \"%s\"}\n", total, openblas_get_corename());
+  printf("}, \"seconds\": %.6f, \"blas_threads\": %d, \"openblas_core\": \"%s\"}\n", total,
+         openblas_get_num_threads(), openblas_get_corename());
   fflush(stdout);
   return RCC_OK;
 }
@@ -394,8 +407,9 @@ static rcc_status_t run(const options_t *o) {
   if (s == RCC_OK) {
     /* As rcc-dist's session: OpenMP gets T threads, OpenBLAS stays serial. */
     rcc_backend_set_threads(be, o->threads);
-    fprintf(stderr, "bench_compress: %s, OpenMP max threads %d\n", rcc_backend_describe(be),
-            omp_get_max_threads());
+    if (o->blas_threads > 0) openblas_set_num_threads(o->blas_threads);
+    fprintf(stderr, "bench_compress: %s, OpenMP max threads %d, OpenBLAS threads %d\n",
+            rcc_backend_describe(be), omp_get_max_threads(), openblas_get_num_threads());
     s = rcc_st_open(path, &st);
   }
   if (s == RCC_OK) s = calib_read(o->calib, 768, &calib[0]);

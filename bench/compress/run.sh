@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Compression kernels, rcc-dist vs PyTorch, same machine, same run, same threads.
 #
-#   bench/compress/run.sh [--native-openblas] [--bin PATH] [--threads "1 2"] [--plan PLAN]
-#                         [--model DIR] [--work DIR]
+#   bench/compress/run.sh [--native-openblas] [--rcc-blas-threads] [--bin PATH]
+#                         [--threads "1 2"] [--plan PLAN] [--model DIR] [--work DIR]
 #
 # Builds bench_compress (Release, CUDA off, in build-bench-compress/) unless --bin is given,
 # writes the random ViT-B/32 CLIP (bench/forward/make_model.py) and the calibration
@@ -22,6 +22,8 @@
 # (what the methods' reference code runs in) and in float64 (rcc's precision).
 # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are left as the environment sets them;
 # --native-openblas unsets both for the rcc runs only (the header names the kernel that ran).
+# --rcc-blas-threads lets OpenBLAS run T threads inside the rcc kernels (bench_compress
+# --blas-threads T), an experiment: rcc-dist's CPU backend keeps OpenBLAS serial.
 # Exit status: 0, 1 when a result check against PyTorch failed (the table still prints),
 # 2 on any other error.
 set -euo pipefail
@@ -34,12 +36,14 @@ plan="magnitude:12,wanda:12,sparsegpt:2,svd:2,svd_rand:2,whitened:2,alpha:2"
 model=/tmp/rcc-bench/clip-vit-b32
 work=/tmp/rcc-bench/compress
 native=0
+blas=0
 lock=/tmp/rcc-bench.lock
 
-usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --native-openblas) native=1 ;;
+    --rcc-blas-threads) blas=1 ;;
     --bin) bin=$2; shift ;;
     --threads) threads=$2; shift ;;
     --plan) plan=$2; shift ;;
@@ -57,7 +61,8 @@ if [ -z "$bin" ]; then
     # A CPU benchmark: the CUDA backend is not needed and would only slow the build.
     cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DRCC_ENABLE_CUDA=OFF >/dev/null
   fi
-  cmake --build "$build" -j "$(nproc)" --target bench_compress >/dev/null
+  cmake --build "$build" -j "$(nproc)" --target bench_compress >"$build/bench-compress-build.log" 2>&1 ||
+    { cat "$build/bench-compress-build.log" >&2; echo "run.sh: build failed" >&2; exit 2; }
   bin="$build/bench/compress/bench_compress"
 fi
 [ -x "$bin" ] || { echo "run.sh: $bin is not an executable" >&2; exit 2; }
@@ -75,6 +80,7 @@ rcc_env() {
 }
 
 mode=$([ "$native" = 1 ] && echo "native-openblas" || echo "default")
+[ "$blas" = 1 ] && mode="$mode-blas-threads"
 results="$work/results-$mode.jsonl"
 : >"$results"
 core=$(rcc_env OPENBLAS_VERBOSE=2 "$bin" --help 2>&1 | sed -n 's/^Core: *//p' | head -n 1)
@@ -100,7 +106,7 @@ for t in $threads; do
   echo "run.sh: threads=$t rcc ..." >&2
   rcc_env OMP_NUM_THREADS="$t" MKL_NUM_THREADS="$t" OPENBLAS_NUM_THREADS="$t" \
     flock "$lock" "$bin" --model "$model" --calib "$work" --out "$out" --plan "$plan" \
-    --threads "$t" >>"$results" 2>"$work/rcc-t$t.log" ||
+    --threads "$t" $([ "$blas" = 1 ] && echo "--blas-threads $t") >>"$results" 2>"$work/rcc-t$t.log" ||
     { cat "$work/rcc-t$t.log" >&2; echo "run.sh: bench_compress failed" >&2; exit 2; }
   echo "run.sh: threads=$t torch ..." >&2
   rc=0
@@ -118,7 +124,9 @@ echo "# $(date -u '+%Y-%m-%d %H:%M UTC') | machine: $cpu, $cpus CPUs (lscpu)" \
   "| load average before/after: $load_before / $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# CLIP ViT-B/32 vision tower linears, random weights (make_model.py), H = X^T X of" \
   "4096 synthetic correlated tokens (torch_compress.py prepare); plan $plan"
-echo "# rcc: OpenMP threads = T, OpenBLAS serial, OpenBLAS core $core ($pins) | $torch_blas," \
+blas_note=$([ "$blas" = 1 ] && echo "OpenBLAS T threads (--rcc-blas-threads)" ||
+  echo "OpenBLAS serial")
+echo "# rcc: OpenMP threads = T, $blas_note, OpenBLAS core $core ($pins) | $torch_blas," \
   "torch.set_num_threads(T)"
 echo "# settings: magnitude/wanda/sparsegpt 50 % unstructured (sparsegpt block 128, damp" \
   "0.01); svd energy 0.9 ratio 1.0 (exact gesdd); svd_rand energy 0.9 ratio 0.1" \

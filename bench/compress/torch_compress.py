@@ -45,6 +45,10 @@ import struct
 import sys
 import time
 
+import numpy as np
+import torch
+from safetensors import safe_open
+
 CALIB_MAGIC = b"RCCCAL1\0"
 WIDTHS = (768, 3072)
 KINDS = (("self_attn.q_proj", "q"), ("self_attn.k_proj", "k"), ("self_attn.v_proj", "v"),
@@ -65,8 +69,6 @@ def calib_path(work, n):
 
 def make_x(n, tokens, seed):
     """Seeded synthetic activations X (tokens, n), float64."""
-    import torch
-
     g = torch.Generator().manual_seed(seed * 100003 + n)
     d = torch.float64
     shared = torch.randn(tokens, 32, generator=g, dtype=d) @ \
@@ -80,8 +82,6 @@ def make_x(n, tokens, seed):
 
 
 def prepare(args):
-    import torch
-
     os.makedirs(args.work, exist_ok=True)
     spec_path = os.path.join(args.work, "calib_spec.json")
     spec = {"tokens": args.tokens, "seed": args.seed, "widths": list(WIDTHS), "version": 1}
@@ -107,9 +107,6 @@ def prepare(args):
 
 
 def read_calib(work, n):
-    import numpy as np
-    import torch
-
     with open(calib_path(work, n), "rb") as f:
         magic = f.read(8)
         n_file, _tokens = struct.unpack("<2i", f.read(8))
@@ -128,8 +125,6 @@ def prune_count(sparsity, count):
 
 def magnitude(W):
     """Returns (W pruned, kept mask): exactly k smallest |W| pruned, ties by lower index."""
-    import torch
-
     a = W.abs().flatten()
     k = prune_count(SPARSITY, a.numel())
     t = torch.kthvalue(a, k).values
@@ -141,8 +136,6 @@ def magnitude(W):
 
 
 def wanda(W, col_sq, dtype):
-    import torch
-
     metric = W.to(dtype).abs() * torch.sqrt(col_sq).reshape(1, -1)
     k = prune_count(SPARSITY, W.shape[1])
     idx = torch.sort(metric, dim=-1, stable=True)[1][:, :k]
@@ -152,8 +145,6 @@ def wanda(W, col_sq, dtype):
 
 
 def sparsegpt(W, H, dtype):
-    import torch
-
     W = W.to(dtype).clone()
     H = H.clone()
     m, n = W.shape
@@ -203,8 +194,6 @@ def randomized_auto(rmax, kmin):
 def truncated_svd(A, rule):
     """A (m, n) in its dtype -> (U_r sigma_r (m, r), V_r^T (r, n), sigma_r) under the rank
     rule, on rcc's AUTO path."""
-    import torch
-
     energy, ratio, min_rank = rule
     kmin = min(A.shape)
     rmax = rank_max(ratio, min_rank, kmin)
@@ -228,8 +217,6 @@ def svd_method(W, rule, dtype):
 
 
 def whitened(W, H, dtype):
-    import torch
-
     Hd = H.clone()
     Hd.diagonal().add_(DAMP * torch.mean(torch.diag(Hd)))
     L = torch.linalg.cholesky(Hd)
@@ -239,8 +226,6 @@ def whitened(W, H, dtype):
 
 
 def alpha_closed_form(W, W_hat, H, dtype):
-    import torch
-
     V = W_hat.to(dtype)
     G = V @ H  # (m, n): row i is H v_i (H symmetric)
     num = (W.to(dtype) * G).sum(1)
@@ -289,9 +274,6 @@ def run_one(method, W, H, col_sq):
 # ---- checks against rcc's results -------------------------------------------------------
 
 def read_rcc(rcc_out, method, lid, m, n):
-    import numpy as np
-    import torch
-
     stem = os.path.join(rcc_out, f"{method}-{lid}")
     if method in ("magnitude", "wanda", "sparsegpt"):
         bits = np.fromfile(stem + ".mask", dtype=np.uint8)
@@ -376,8 +358,6 @@ def layer_error(W, Wp, H):
 
 
 def check_layer(chk, method, dtype, W, H, L, torch_out, rcc_out):
-    import torch
-
     if method in ("magnitude", "wanda", "sparsegpt"):
         kept_rcc, W_rcc = rcc_out
         W_t, kept_t = torch_out
@@ -395,17 +375,16 @@ def check_layer(chk, method, dtype, W, H, L, torch_out, rcc_out):
         r = min(s_r.numel(), s_t.numel())
         chk.add(dtype, "sigma_rel", float(((s_r[:r] - s_t[:r]).abs() / s_t[:r]).max()))
         # Error of the factorisation: ||W - U V||_F, whitened: ||(W - U V) L||_F.
-        M = L if method == "whitened" else torch.eye(W.shape[1], dtype=torch.float64)
-        Wd = W.double() @ M
-        e_r = float((Wd - (U_r.double() @ V_r.double()) @ M).norm() / Wd.norm())
-        e_t = float((Wd - (U_t.double() @ V_t.double()) @ M).norm() / Wd.norm())
+        def weigh(A):
+            return A @ L if method == "whitened" else A
+
+        Wd = weigh(W.double())
+        e_r = float((Wd - weigh(U_r.double() @ V_r.double())).norm() / Wd.norm())
+        e_t = float((Wd - weigh(U_t.double() @ V_t.double())).norm() / Wd.norm())
         chk.add(dtype, "err_rel", rel(e_r, e_t))
 
 
 def time_methods(args):
-    import torch
-    from safetensors import safe_open
-
     torch.set_num_threads(args.threads)
     plan = parse_plan(args.plan)
     H64 = {n: read_calib(args.work, n) for n in WIDTHS}

@@ -137,7 +137,7 @@ core=$(rcc_env OPENBLAS_VERBOSE=2 "$bin" --help 2>&1 | sed -n 's/^Core: *//p' | 
 pins="OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE-unset} OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE-unset}"
 [ "$native" = 1 ] && pins="both unset for rcc (--native-openblas); environment has $pins"
 [ ${#rcc_extra[@]} -gt 0 ] && pins="$pins; rcc runs also with ${rcc_extra[*]}"
-waiting="OMP_WAIT_POLICY=${OMP_WAIT_POLICY-unset} GOMP_SPINCOUNT=${GOMP_SPINCOUNT-unset} in the environment"
+waiting="OMP_WAIT_POLICY=${OMP_WAIT_POLICY-unset} GOMP_SPINCOUNT=${GOMP_SPINCOUNT-unset} in the environment, no policy added"
 [ ${#policy[@]} -gt 0 ] && waiting="${policy[*]} (as rcc-dist sets it)"
 cpu=$(lscpu | sed -n "s/^Model name: *//p" | head -n 1)
 cpus=$(lscpu | sed -n "s/^CPU(s): *//p" | head -n 1)

@@ -296,22 +296,43 @@ def plot(rows, work, png):
                 f.write(f"{r['compression']:.6f} {r['compression_layers']:.6f} "
                         f"{100.0 * r['retention']:.4f}\n")
             f.write("\n\n")
+    colors = ["#7b3294", "#1b9e77", "#0072b2", "#e69f00", "#8c510a", "#56b4e9", "#d7191c",
+              "#000000", "#7b3294", "#1b9e77", "#0072b2", "#999999", "#e7298a"]
     styles = []
     for i, fam in enumerate(families):
-        dashed = "dt 2" if fam.startswith("cascade") else "dt 1"
-        kind = "points pt 7 ps 1.6" if "2:4" in fam else f"linespoints pt {i % 13 + 1} {dashed}"
-        styles.append((i, kind))
-    def panel(col, xlabel, title):
-        curves = ", ".join(f"'{dat}' index {i} using {col}:3 with {kind} lw 2 title columnheader(1)"
+        color = f"lc rgb '{colors[i % len(colors)]}'"
+        if "2:4" in fam:
+            styles.append((i, f"points pt 7 ps 1.5 {color}"))
+        else:
+            dashed = "dt 2" if fam.startswith("cascade") else "dt 1"
+            styles.append((i, f"linespoints pt {i % 13 + 1} ps 1.2 lw 2 {dashed} {color}"))
+    bound = rows[0]["params_compressible"] / rows[0]["params_total"]
+
+    def panel(col, xlabel, title, xrange, yrange, key):
+        curves = ", ".join(f"'{dat}' index {i} using {col}:3 with {kind} title columnheader(1)"
                            for i, kind in styles)
-        return (f"set title '{title}'\nset xlabel '{xlabel}'\nplot {curves}\n")
+        key_cmd = "set key bottom left font ',8'" if key else "unset key"
+        return (f"set title '{title}'\nset xlabel '{xlabel}'\nset xrange [{xrange}]\n"
+                f"set yrange [{yrange}]\n{key_cmd}\nplot {curves}\n")
+    model_x = "compression of the whole model (embeddings counted in full)"
+    layers_x = "compression of the selected linear layers alone"
     script = (
-        f"set terminal pngcairo size 1600,700 font 'sans,10'\nset output '{png}'\n"
-        "set multiplot layout 1,2 title 'models/clip-fmnist: zero-shot retention vs compression'\n"
-        "set ylabel 'retention (% of dense top-1)'\nset grid\nset key bottom left font ',8'\n"
-        "set yrange [0:105]\nset xrange [0:1]\n"
-        + panel(1, "compression of the whole model (embeddings counted)", "whole model")
-        + panel(2, "compression of the selected linear layers", "selected layers only")
+        f"set terminal pngcairo size 1600,1200 font 'sans,10'\nset output '{png}'\n"
+        "set multiplot layout 2,2 title 'models/clip-fmnist: zero-shot retention vs compression "
+        "(each point one rcc-dist job)'\n"
+        "set ylabel 'retention (% of dense top-1)'\nset grid\n"
+        # Whole-model compression cannot pass the selected layers' share of the parameters.
+        f"set arrow 1 from {bound:.4f}, graph 0 to {bound:.4f}, graph 1 nohead dt 3 lc rgb 'gray'\n"
+        f"set label 1 'all selected weights gone ({bound:.3f})' at {bound:.4f}, graph 0.5 "
+        "right rotate by 90 offset -1,0 font ',8'\n"
+        + panel(1, model_x, "whole model", "0.1:0.6", "0:102", True)
+        + "unset arrow 1\nunset label 1\n"
+        + panel(2, layers_x, "selected layers only", "0.2:1", "0:102", True)
+        + f"set arrow 1 from {bound:.4f}, graph 0 to {bound:.4f}, graph 1 nohead dt 3 lc rgb 'gray'\n"
+        + panel(1, model_x, "whole model, zoom on retention 85-101%", "0.25:0.6", "85:101", False)
+        + "unset arrow 1\n"
+        + panel(2, layers_x, "selected layers only, zoom on retention 85-101%", "0.4:0.95",
+                "85:101", False)
         + "unset multiplot\n")
     script_path = os.path.join(work, "quality.gp")
     with open(script_path, "w") as f:

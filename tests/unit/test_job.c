@@ -246,11 +246,11 @@ static void test_example(void **state) {
   assert_int_equal(job->data.validation_samples, 2000);
   assert_int_equal(job->num_stages, 3);
   assert_int_equal(job->stages[0].config.dare.method, RCC_DARE_METHOD_WANDA);
-  assert_true(job->stages[0].config.dare.target_sparsity == 0.5);
+  assert_true(job->stages[0].config.dare.target_sparsity == 0.6);
   assert_int_equal(job->stages[0].config.dare.pattern_m, 0);
   assert_int_equal(job->stages[1].config.nullu.method, RCC_NULLU_METHOD_RESIDUAL);
   assert_true(job->stages[1].config.nullu.energy_threshold == 0.9);
-  assert_true(job->stages[1].config.nullu.rank_reduction_ratio == 0.25);
+  assert_true(job->stages[1].config.nullu.rank_reduction_ratio == 0.05);
   assert_int_equal(job->stages[2].config.alphaedit.method, RCC_ALPHAEDIT_METHOD_CLOSED_FORM);
   assert_true(job->stages[2].config.alphaedit.regularization == 1e-3);
   assert_true(job->validation.performance_threshold == 0.95);
