@@ -7,13 +7,16 @@
 
 DESIGN.md section 7 ("Quality: retention vs compression for our cascade vs magnitude,
 Wanda, SparseGPT and SVD alone, same model, same data"). Every point is one rcc-dist job,
-written from examples/clip-fmnist.yaml by changing keys (output, threads, data sizes,
-layers, stages, validation) and run from the repository root. The sweep holds
-/tmp/rcc-bench.lock (flock(2), as `flock /tmp/rcc-bench.lock CMD` takes it) from its first
-run to its last, so benchmarks of different people take turns: taking it per run queued
-each 5-30 s run behind whole benchmarks of others. The gate is switched off (performance_threshold 0.01, on_fail rollback,
+written from examples/clip-fmnist.yaml by changing keys (output, backend cpu, threads, data
+sizes, layers, stages, validation, checkpoint_frequency 0) and run from the repository
+root. The gate is switched off (performance_threshold 0.01, on_fail rollback,
 rollback_enabled false): every stage commits whatever it leaves, nothing is retried or
-rolled back, so each point is the method at exactly the settings named.
+rolled back, so each point is the method at exactly the settings named. Quality does not
+depend on --threads; 1 leaves a core to others on a shared 2-core machine.
+
+The sweep holds /tmp/rcc-bench.lock (flock(2), as `flock /tmp/rcc-bench.lock CMD` takes it)
+from its first run to its last, so that benchmarks of different people take turns; taking
+it per run queued each 5-40 s job behind whole benchmarks of others.
 
 Points: dare magnitude / wanda / sparsegpt at sparsity 0.3 ... 0.9 of the selected layers
 and at 2:4; nullu svd / whitened at rank_reduction_ratio 0.05 ... 0.5 with
@@ -177,7 +180,7 @@ def layer_params(layer):
     return layer["nnz"] + layer["rank"] * (m + n) + (m if layer["alpha"] else 0)
 
 
-def row_of(run_id, family, setting, layers, report):
+def row_of(run_id, family, setting, layers, report, written):
     model, fin = report["model"], report["final"]
     stored_layers = sum(layer_params(layer) for layer in report["layers"])
     # The whole-model count minus everything outside the selected layers must be what the
@@ -209,6 +212,8 @@ def row_of(run_id, family, setting, layers, report):
         "validation_samples": report["data"]["validation_samples"],
         "calibration_samples": report["data"]["calibration_samples"],
         "seconds": fin["seconds"],
+        "backend": report["backend"],
+        "report_written": written,
     }
 
 
@@ -354,6 +359,9 @@ def main():
     ap.add_argument("--png", default=os.path.join(ROOT, "docs", "results-quality.png"))
     ap.add_argument("--no-plot", action="store_true")
     args = ap.parse_args()
+    # The jobs run from the repository root (the model path in the template is relative to
+    # it); paths given on the command line are relative to where the script was started.
+    args.rcc, args.work, args.png = (os.path.abspath(p) for p in (args.rcc, args.work, args.png))
     if not os.access(args.rcc, os.X_OK):
         sys.exit(f"run.py: {args.rcc} is not an executable; build it first: cmake -S . -B build "
                  "-DCMAKE_BUILD_TYPE=Release && cmake --build build -j2 --target rcc-dist, "
@@ -372,13 +380,16 @@ def main():
         report_path, did_run = run_point(args.rcc, run_id, text, args.work, args.force, lock)
         ran += did_run
         with open(report_path) as f:
-            row = row_of(run_id, family, setting, layers, json.load(f))
+            written = datetime.datetime.fromtimestamp(os.path.getmtime(report_path),
+                                                      datetime.timezone.utc)
+            row = row_of(run_id, family, setting, layers, json.load(f),
+                         f"{written:%Y-%m-%d %H:%M} UTC")
         rows.append(row)
         print(f"[{k}/{len(todo)}] {run_id}: {'ran' if did_run else 'kept'}, compression "
               f"{row['compression']:.4f} / layers {row['compression_layers']:.4f}, retention "
               f"{row['retention']:.4f}", file=sys.stderr, flush=True)
 
-    load_before = lock.load_when_taken or os.getloadavg()
+    load_before = lock.load_when_taken
     load_after = os.getloadavg()
     lock.release()
     csv_path = args.csv or os.path.join(args.work, "quality.csv")
@@ -388,16 +399,18 @@ def main():
         w.writerows(rows)
 
     r0 = rows[0]
-    print(f"# {started:%Y-%m-%d %H:%M} UTC | machine: {machine()} (lscpu) | threads per job: "
-          f"{args.threads} | load average before/after: "
-          f"{' '.join(f'{x:.2f}' for x in load_before)} / "
-          f"{' '.join(f'{x:.2f}' for x in load_after)}")
+    written = sorted(r["report_written"] for r in rows)
+    load = (f"load average before/after the runs: {' '.join(f'{x:.2f}' for x in load_before)} / "
+            f"{' '.join(f'{x:.2f}' for x in load_after)}" if load_before else "no run now")
+    print(f"# {started:%Y-%m-%d %H:%M} UTC | machine: {machine()} (lscpu) | "
+          f"backend: {', '.join(sorted({r['backend'] for r in rows}))} | {load}")
+    print(f"# {len(rows)} points, {ran} run now; reports written {written[0]} ... {written[-1]}, "
+          f"{sum(r['seconds'] for r in rows):.0f} s of rcc-dist jobs in all")
     print(f"# models/clip-fmnist: {r0['params_total']} parameters, encoder layers "
           f"{r0['params_compressible']} weights ({r0['params_compressible'] / r0['params_total']:.1%}); "
           f"dense zero-shot top-1 {r0['baseline_top1']:.2f}% on {r0['validation_samples']} "
           f"fmnist:test images; {max(r['calibration_samples'] for r in rows)} fmnist:train "
-          "calibration images (none for magnitude and svd); "
-          f"{ran} of {len(rows)} points run now")
+          "calibration images (none for magnitude and svd)")
     print()
     print("\n".join(table(rows)))
     print()
