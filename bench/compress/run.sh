@@ -10,7 +10,8 @@
 # (the C kernels, CPU backend with T OpenMP threads, OpenBLAS serial as in rcc-dist) and
 # torch_compress.py (the same methods in PyTorch, torch.set_num_threads(T)), which checks
 # rcc's results against its own. OMP_NUM_THREADS, MKL_NUM_THREADS and OPENBLAS_NUM_THREADS
-# are T for both. Every timed run holds /tmp/rcc-bench.lock (one benchmark at a time).
+# are T for both. All timed runs happen under one hold of /tmp/rcc-bench.lock (one
+# benchmark at a time on the machine; the rcc and torch runs see the same machine).
 #
 # PLAN (METHOD:BLOCKS,...) says on how many leading encoder blocks of the vision tower each
 # method runs; a block has 6 linears (q, k, v, out 768x768, fc1 3072x768, fc2 768x3072),
@@ -39,7 +40,7 @@ native=0
 blas=0
 lock=/tmp/rcc-bench.lock
 
-usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --native-openblas) native=1 ;;
@@ -96,6 +97,9 @@ lapack = re.search(r"LAPACK_INFO=(\w+)", cfg)
 print("torch %s, BLAS=%s, LAPACK=%s" % (torch.__version__, blas.group(1) if blas else "?",
       lapack.group(1) if lapack else "?"))')
 
+exec 9>>"$lock"
+echo "run.sh: waiting for $lock ..." >&2
+flock 9
 # Other work on the machine skews both sides; the header shows how busy it was.
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 status=0
@@ -105,13 +109,13 @@ for t in $threads; do
   mkdir -p "$out"
   echo "run.sh: threads=$t rcc ..." >&2
   rcc_env OMP_NUM_THREADS="$t" MKL_NUM_THREADS="$t" OPENBLAS_NUM_THREADS="$t" \
-    flock "$lock" "$bin" --model "$model" --calib "$work" --out "$out" --plan "$plan" \
+    "$bin" --model "$model" --calib "$work" --out "$out" --plan "$plan" \
     --threads "$t" $([ "$blas" = 1 ] && echo "--blas-threads $t") >>"$results" 2>"$work/rcc-t$t.log" ||
     { cat "$work/rcc-t$t.log" >&2; echo "run.sh: bench_compress failed" >&2; exit 2; }
   echo "run.sh: threads=$t torch ..." >&2
   rc=0
   OMP_NUM_THREADS=$t MKL_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t \
-    flock "$lock" python3 "$here/torch_compress.py" time --model "$model" --work "$work" \
+    python3 "$here/torch_compress.py" time --model "$model" --work "$work" \
     --plan "$plan" --threads "$t" --rcc-out "$out" >>"$results" 2>"$work/torch-t$t.log" || rc=$?
   case $rc in
     0) ;;
@@ -119,9 +123,11 @@ for t in $threads; do
     *) cat "$work/torch-t$t.log" >&2; echo "run.sh: torch_compress.py failed (exit $rc)" >&2; exit 2 ;;
   esac
 done
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+flock -u 9
 
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC') | machine: $cpu, $cpus CPUs (lscpu)" \
-  "| load average before/after: $load_before / $(cut -d' ' -f1-3 /proc/loadavg)"
+  "| load average before/after: $load_before / $load_after"
 echo "# CLIP ViT-B/32 vision tower linears, random weights (make_model.py), H = X^T X of" \
   "4096 synthetic correlated tokens (torch_compress.py prepare); plan $plan"
 blas_note=$([ "$blas" = 1 ] && echo "OpenBLAS T threads (--rcc-blas-threads)" ||
