@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Zero-shot retention vs compression on models/clip-fmnist, single methods vs cascades.
 
-    bench/quality/run.py [--rcc PATH] [--work DIR] [--threads 1] [--validation-samples 10000]
+    bench/quality/run.py [--rcc PATH] [--work DIR] [--threads 2] [--validation-samples 10000]
                          [--calibration-samples 256] [--only SUBSTRING] [--force]
                          [--csv FILE] [--png FILE] [--no-plot]
 
@@ -12,7 +12,8 @@ sizes, layers, stages, validation, checkpoint_frequency 0) and run from the repo
 root. The gate is switched off (performance_threshold 0.01, on_fail rollback,
 rollback_enabled false): every stage commits whatever it leaves, nothing is retried or
 rolled back, so each point is the method at exactly the settings named. Quality does not
-depend on --threads; 1 leaves a core to others on a shared 2-core machine.
+depend on --threads (1 and 2 give the same table), but the value is written in every job
+file, so changing it runs every point again.
 
 The sweep holds /tmp/rcc-bench.lock (flock(2), as `flock /tmp/rcc-bench.lock CMD` takes it)
 from its first run to its last, so that benchmarks of different people take turns; taking
@@ -349,8 +350,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rcc", default=os.path.join(ROOT, "build", "rcc-dist"))
     ap.add_argument("--work", default="/tmp/rcc-quality")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="threads of each job (1 leaves a core to others on a shared machine)")
+    ap.add_argument("--threads", type=int, default=2,
+                    help="threads of each job; part of the job file, so another value runs "
+                         "every point again")
     ap.add_argument("--validation-samples", type=int, default=10000)
     ap.add_argument("--calibration-samples", type=int, default=256)
     ap.add_argument("--only", default="", help="run only points whose id contains this")
