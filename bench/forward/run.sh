@@ -29,7 +29,7 @@
 # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are left as the environment sets them (some hosts
 # pin them because old OpenBLAS builds misdetect their CPU); --native-openblas unsets both
 # for the rcc runs only, so OpenBLAS picks its kernel itself (the header says which).
-# --rcc-env adds a variable to the rcc runs only (e.g. OMP_WAIT_POLICY=PASSIVE), to measure
+# --rcc-env adds a variable to the rcc runs only (e.g. GOMP_SPINCOUNT=300000), to measure
 # a runtime setting before the code adopts it; the header lists it.
 # On a shared machine run it as `flock /tmp/rcc-bench.lock bench/forward/run.sh ...`, so
 # that benchmarks take turns; the header shows the load average before and after.
