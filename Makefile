@@ -6,7 +6,7 @@ CMAKE_FLAGS ?=
 DEBS := build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-openmpi-dev \
         hdf5-tools libyaml-dev libcmocka-dev libopenblas-dev liblapacke-dev libcjson-dev \
         libstb-dev libjpeg-dev zlib1g-dev dataset-fashion-mnist \
-        slurm-wlm munge libpmix-dev jq
+        slurm-wlm munge libpmix-dev jq gnuplot-nox
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export OMPI_ALLOW_RUN_AS_ROOT := 1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
@@ -23,6 +23,10 @@ deps:
 	  $(SUDO) apt-get update -q && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
 	else echo "all Debian packages present"; fi
+# Optuna (PyPI) only for the optuna sweep tests, which skip without it; rcc-dist never needs it.
+	@command -v optuna >/dev/null || { echo "installing optuna (pip)"; \
+	  $(SUDO) python3 -m pip install -q --break-system-packages optuna || \
+	  echo "optuna not installed: the optuna sweep tests will be skipped"; }
 
 configure: deps
 	cmake -S . -B $(BUILD) -DRCC_WERROR=$${CI:+ON} $(CMAKE_FLAGS)

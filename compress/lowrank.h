@@ -17,6 +17,9 @@ typedef struct {
 
 /* Frees U and V and zeroes the struct; NULL is fine. */
 void rcc_lowrank_free(rcc_lowrank_t *lr);
+/* Keeps the leading `rank` components (1 <= rank <= lr->rank), in place: the singular
+ * triplets are stored in descending order, so this is the best approximation of that rank. */
+void rcc_lowrank_truncate(rcc_lowrank_t *lr, int rank);
 
 typedef struct {
   double energy_threshold;     /* keep the smallest rank whose sum of sigma^2 >= this

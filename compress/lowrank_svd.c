@@ -23,6 +23,14 @@ void rcc_lowrank_free(rcc_lowrank_t *lr) {
   memset(lr, 0, sizeof *lr);
 }
 
+void rcc_lowrank_truncate(rcc_lowrank_t *lr, int rank) {
+  /* U (m, r) -> (m, rank) row by row, moving left only, so in place is safe; V's first
+   * `rank` rows already are V (rank, n). */
+  for (int i = 0; i < lr->m; i++)
+    memmove(lr->U + (size_t)i * rank, lr->U + (size_t)i * lr->rank, (size_t)rank * sizeof *lr->U);
+  lr->rank = rank;
+}
+
 rcc_status_t rcc_rank_rule_check(const rcc_rank_rule_t *rule) {
   if (!rule) return rcc_fail(RCC_ERR_ARG, "compress/lowrank_svd.c: rank rule is NULL");
   if (!(rule->energy_threshold > 0.0 && rule->energy_threshold <= 1.0))

@@ -93,6 +93,20 @@ rcc_status_t rcc_eval_text_features(rcc_eval_ctx_t *ctx, const char *const *text
 /* Runs the vision tower over n images produced by `load(i)`, ctx->batch at a time. */
 typedef rcc_status_t (*image_loader_t)(const void *src, int i, rcc_image_t *img);
 
+/* pixels (b, 3, S, S) of images start .. start+b-1 from `load`, preprocessed. */
+static rcc_status_t load_pixels(rcc_eval_ctx_t *ctx, image_loader_t load, const void *src,
+                                int start, int b, float *pixels) {
+  const size_t S = (size_t)rcc_clip_get_config(ctx->model)->vision.image_size;
+  rcc_status_t st = RCC_OK;
+  for (int i = 0; i < b && st == RCC_OK; i++) {
+    rcc_image_t img = {0};
+    st = load(src, start + i, &img);
+    if (st == RCC_OK) st = rcc_preprocess_image(&ctx->preprocess, &img, pixels + i * 3 * S * S);
+    rcc_image_free(&img);
+  }
+  return st;
+}
+
 static rcc_status_t image_features(rcc_eval_ctx_t *ctx, image_loader_t load, const void *src, int n,
                                    bool normalize, float *out) {
   const rcc_clip_config_t *cfg = rcc_clip_get_config(ctx->model);
@@ -108,12 +122,7 @@ static rcc_status_t image_features(rcc_eval_ctx_t *ctx, image_loader_t load, con
   rcc_status_t st = RCC_OK;
   for (int start = 0; start < n && st == RCC_OK; start += ctx->batch) {
     int b = n - start < ctx->batch ? n - start : ctx->batch;
-    for (int i = 0; i < b && st == RCC_OK; i++) {
-      rcc_image_t img = {0};
-      st = load(src, start + i, &img);
-      if (st == RCC_OK) st = rcc_preprocess_image(&ctx->preprocess, &img, pixels + i * per_image);
-      rcc_image_free(&img);
-    }
+    st = load_pixels(ctx, load, src, start, b, pixels);
     if (st == RCC_OK) st = rcc_clip_image_features(ctx->model, pixels, b, out + (size_t)start * P);
   }
   free(pixels);
@@ -140,6 +149,14 @@ rcc_status_t rcc_eval_dataset_features(rcc_eval_ctx_t *ctx, const rcc_dataset_t 
                                        int n, bool normalize, float *out) {
   dataset_src_t src = {ds, idx};
   return image_features(ctx, load_dataset_image, &src, n, normalize, out);
+}
+
+rcc_status_t rcc_eval_dataset_pixels(rcc_eval_ctx_t *ctx, const rcc_dataset_t *ds, const int *idx,
+                                     int n, float *pixels) {
+  if (rcc_clip_get_config(ctx->model)->vision.num_channels != 3)
+    return rcc_fail(RCC_ERR_UNSUPPORTED, "image preprocessing produces RGB (3 channels) only");
+  dataset_src_t src = {ds, idx};
+  return load_pixels(ctx, load_dataset_image, &src, 0, n, pixels);
 }
 
 rcc_status_t rcc_eval_image_file_features(rcc_eval_ctx_t *ctx, const char *const *paths, int n,

@@ -27,6 +27,10 @@ rcc_status_t rcc_eval_text_features(rcc_eval_ctx_t *ctx, const char *const *text
 /* out (n, projection_dim): image features of dataset samples idx[0..n). */
 rcc_status_t rcc_eval_dataset_features(rcc_eval_ctx_t *ctx, const rcc_dataset_t *ds,
                                        const int *idx, int n, bool normalize, float *out);
+/* pixels (n, 3, S, S): samples idx[0..n) of ds preprocessed as the model expects
+ * (CLIPImageProcessor), without running the model (training feeds its own forward). */
+rcc_status_t rcc_eval_dataset_pixels(rcc_eval_ctx_t *ctx, const rcc_dataset_t *ds, const int *idx,
+                                     int n, float *pixels);
 /* out (n, projection_dim): image features of image files. */
 rcc_status_t rcc_eval_image_file_features(rcc_eval_ctx_t *ctx, const char *const *paths, int n,
                                           bool normalize, float *out);

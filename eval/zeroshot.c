@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
+
 const char *const rcc_default_templates[] = {
     "a photo of a {}.",
     "a blurry photo of a {}.",
@@ -36,6 +38,24 @@ static char *fill_template(const char *tmpl, const char *name) {
   }
   *o = '\0';
   return out;
+}
+
+rcc_status_t rcc_zeroshot_prompt_ids(rcc_eval_ctx_t *ctx, const rcc_dataset_t *ds,
+                                     const char *const *templates, int n_templates, int32_t *ids) {
+  const int C = rcc_dataset_num_classes(ds);
+  const int T = rcc_clip_get_config(ctx->model)->text.max_position_embeddings;
+  if (C <= 0) return rcc_fail(RCC_ERR_ARG, "zero-shot needs a dataset with classes");
+  rcc_status_t st = RCC_OK;
+  for (int c = 0; c < C && st == RCC_OK; c++)
+    for (int t = 0; t < n_templates && st == RCC_OK; t++) {
+      char *text = fill_template(templates[t], rcc_dataset_class_name(ds, c));
+      int len;
+      st = text ? rcc_tokenizer_encode(ctx->tokenizer, text,
+                                       T, ids + ((size_t)c * n_templates + t) * T, &len)
+                : rcc_fail(RCC_ERR_NOMEM, "out of memory");
+      free(text);
+    }
+  return st;
 }
 
 rcc_status_t rcc_zeroshot_class_embeddings(rcc_eval_ctx_t *ctx, const rcc_dataset_t *ds,
@@ -101,6 +121,8 @@ rcc_status_t rcc_zeroshot_evaluate(rcc_eval_ctx_t *ctx, rcc_comm_t comm, const r
   int64_t counts[2] = {0, 0}; /* correct at top-1, top-5 */
   for (int start = lo; start < hi && st == RCC_OK; start += chunk) {
     int b = hi - start < chunk ? hi - start : chunk;
+    rcc_log_progress("zero-shot: image %d of %d on rank 0 (%d in all)", start - lo + 1, hi - lo,
+                     n);
     for (int i = 0; i < b; i++)
       idx[i] = start + i;
     st = rcc_eval_dataset_features(ctx, ds, idx, b, true, feats);
@@ -116,6 +138,7 @@ rcc_status_t rcc_zeroshot_evaluate(rcc_eval_ctx_t *ctx, rcc_comm_t comm, const r
       counts[1] += r < 5;
     }
   }
+  rcc_log_progress_done();
   free(classes);
   free(feats);
   free(scores);

@@ -19,6 +19,10 @@ typedef struct {
 rcc_status_t rcc_zeroshot_class_embeddings(rcc_eval_ctx_t *ctx, const rcc_dataset_t *ds,
                                            const char *const *templates, int n_templates,
                                            float *out);
+/* ids (n_classes * n_templates, max_position_embeddings): the token ids of every prompt,
+ * class-major (the prompts of class c are rows c * n_templates ...), padded as HF pads. */
+rcc_status_t rcc_zeroshot_prompt_ids(rcc_eval_ctx_t *ctx, const rcc_dataset_t *ds,
+                                     const char *const *templates, int n_templates, int32_t *ids);
 /* Top-1/top-5 over the first `limit` samples of ds (limit <= 0: all). */
 rcc_status_t rcc_zeroshot_evaluate(rcc_eval_ctx_t *ctx, rcc_comm_t comm, const rcc_dataset_t *ds,
                                    const char *const *templates, int n_templates, int limit,

@@ -36,7 +36,15 @@ void rcc_alphaedit_config_default(rcc_alphaedit_config_t *c) {
                                 .num_epochs = 1,
                                 .batch_size = 32,
                                 .kd_temperature = 2.0,
-                                .kd_weight = 0.5};
+                                .kd_weight = 0.5,
+                                .weight_decay = 0.01,
+                                .warmup_ratio = 0.1,
+                                .clip_norm = 1.0,
+                                .gradient_accumulation = 1,
+                                .trainable = RCC_TRAIN_ALPHA,
+                                .embedding_loss = RCC_EMBEDDING_LOSS_COSINE,
+                                .patience = 2,
+                                .train_samples = 0};
 }
 
 void rcc_validation_config_default(rcc_validation_config_t *c) {
@@ -54,6 +62,8 @@ const char *const rcc_nullu_method_names[] = {"svd", "whitened", "residual", NUL
 const char *const rcc_alphaedit_method_names[] = {"closed_form", "distill", NULL};
 const char *const rcc_importance_names[] = {"activation", "gradient", NULL};
 const char *const rcc_on_fail_names[] = {"retry", "rollback", "abort", NULL};
+const char *const rcc_embedding_loss_names[] = {"cosine", "mse", NULL};
+const char *const rcc_trainable_names[] = {"alpha", "lowrank", "sparse_values", NULL};
 
 /* names[v], or "?" for a value outside the enum (a corrupted struct, never a job file). */
 static const char *name_of(const char *const *names, int v) {
@@ -80,6 +90,9 @@ const char *rcc_importance_name(rcc_importance_t i) {
   return name_of(rcc_importance_names, (int)i);
 }
 const char *rcc_on_fail_name(rcc_on_fail_t f) { return name_of(rcc_on_fail_names, (int)f); }
+const char *rcc_embedding_loss_name(rcc_embedding_loss_t l) {
+  return name_of(rcc_embedding_loss_names, (int)l);
+}
 
 const char *rcc_stage_method_name(const rcc_stage_t *stage) {
   switch (stage->kind) {
@@ -197,6 +210,20 @@ static void put_stage(FILE *out, const rcc_stage_t *st) {
     fprintf(out, "%sbatch_size: %d\n", in, c->batch_size);
     put_key_double(out, in, "kd_temperature", c->kd_temperature);
     put_key_double(out, in, "kd_weight", c->kd_weight);
+    put_key_double(out, in, "weight_decay", c->weight_decay);
+    put_key_double(out, in, "warmup_ratio", c->warmup_ratio);
+    put_key_double(out, in, "clip_norm", c->clip_norm);
+    fprintf(out, "%sgradient_accumulation: %d\n", in, c->gradient_accumulation);
+    fprintf(out, "%strainable: [", in);
+    for (int b = 0, first = 1; rcc_trainable_names[b]; b++)
+      if (c->trainable & (1u << b)) {
+        fprintf(out, "%s%s", first ? "" : ", ", rcc_trainable_names[b]);
+        first = 0;
+      }
+    fputs("]\n", out);
+    fprintf(out, "%sembedding_loss: %s\n", in, rcc_embedding_loss_name(c->embedding_loss));
+    fprintf(out, "%spatience: %d\n", in, c->patience);
+    fprintf(out, "%strain_samples: %d\n", in, c->train_samples);
     break;
   }
   }

@@ -39,6 +39,15 @@ typedef enum {
 
 typedef enum { RCC_IMPORTANCE_ACTIVATION, RCC_IMPORTANCE_GRADIENT } rcc_importance_t;
 
+/* What alphaedit `distill` trains (bits of rcc_alphaedit_config_t.trainable). */
+enum {
+  RCC_TRAIN_ALPHA = 1u << 0,         /* per-output-channel scale of every compressed layer */
+  RCC_TRAIN_LOWRANK = 1u << 1,       /* U and V of low-rank layers */
+  RCC_TRAIN_SPARSE_VALUES = 1u << 2, /* the kept entries of S (mask frozen) */
+};
+
+typedef enum { RCC_EMBEDDING_LOSS_COSINE, RCC_EMBEDDING_LOSS_MSE } rcc_embedding_loss_t;
+
 typedef enum { RCC_ON_FAIL_RETRY, RCC_ON_FAIL_ROLLBACK, RCC_ON_FAIL_ABORT } rcc_on_fail_t;
 
 /* A place in the job file, 1-based (0, 0 when the key was not written). */
@@ -80,6 +89,15 @@ typedef struct {
   int batch_size;        /* > 0 (distill) */
   double kd_temperature; /* > 0 */
   double kd_weight;      /* [0, 1]: weight of the distillation loss */
+  /* distill only: AdamW and its schedule, what trains, when to stop */
+  double weight_decay;             /* >= 0, on U, V and S values (alpha is pulled to its start) */
+  double warmup_ratio;             /* [0, 1): share of the steps with a linear warm-up */
+  double clip_norm;                /* >= 0: global gradient-norm cap; 0 = none */
+  int gradient_accumulation;       /* >= 1: batches per optimizer step */
+  unsigned trainable;              /* RCC_TRAIN_* bits; alpha always */
+  rcc_embedding_loss_t embedding_loss;
+  int patience;                    /* >= 0: epochs without a better validation metric; 0 = none */
+  int train_samples;               /* >= 0: images of data.calibration; 0 = calibration_samples */
 } rcc_alphaedit_config_t;
 
 typedef struct {
@@ -109,6 +127,25 @@ typedef struct {
   int batch_size;          /* > 0: images per forward pass */
 } rcc_job_data_t;
 
+/* The optional `slurm:` section: defaults of `rcc-dist slurm` (slurm/sbatch.h), which its
+ * flags override. Held in place (no allocation) and checked as sbatch reads them
+ * (slurm/values.h); an empty string is a value not given. */
+enum { RCC_JOB_SLURM_TEXT = 128, RCC_JOB_SLURM_MAX_ARGS = 16 };
+typedef struct {
+  char partition[RCC_JOB_SLURM_TEXT];
+  char time[RCC_JOB_SLURM_TEXT];    /* MINUTES, HH:MM:SS, D-HH:MM:SS, UNLIMITED */
+  char account[RCC_JOB_SLURM_TEXT];
+  char constraint[RCC_JOB_SLURM_TEXT];
+  char mem[RCC_JOB_SLURM_TEXT];     /* per node: 64G */
+  int nodes;           /* >= 1 (default 1) */
+  int gpus_per_node;   /* >= 0; 0: a CPU job (default) */
+  int ntasks_per_node; /* >= 1 (default 1); CPU jobs only, a GPU job runs a task per GPU */
+  int cpus_per_task;   /* >= 0; 0: Slurm's default */
+  char sbatch_args[RCC_JOB_SLURM_MAX_ARGS][2 * RCC_JOB_SLURM_TEXT]; /* more #SBATCH options */
+  int num_sbatch_args;
+  bool requeue; /* Slurm may requeue the job; it resumes from its checkpoints */
+} rcc_job_slurm_t;
+
 typedef struct {
   char *path;         /* the job file as given to rcc_job_load */
   uint8_t sha256[32]; /* of the file's raw bytes */
@@ -136,6 +173,8 @@ typedef struct {
   int num_stages;
   rcc_validation_config_t validation;
   int checkpoint_frequency; /* >= 0: checkpoint every this many committed stages; 0 = never */
+
+  rcc_job_slurm_t slurm;
 } rcc_job_t;
 
 /* Most errors one load reports before it stops listing them. */
@@ -180,6 +219,9 @@ extern const char *const rcc_nullu_method_names[];
 extern const char *const rcc_alphaedit_method_names[];
 extern const char *const rcc_importance_names[];
 extern const char *const rcc_on_fail_names[];
+extern const char *const rcc_embedding_loss_names[];
+/* `trainable:` list items, indexed by bit: "alpha", "lowrank", "sparse_values". */
+extern const char *const rcc_trainable_names[];
 /* The same, one value at a time ("?" outside the enum). */
 const char *rcc_stage_kind_name(rcc_stage_kind_t k);
 const char *rcc_dare_method_name(rcc_dare_method_t m);
@@ -189,6 +231,7 @@ const char *rcc_nullu_method_name(rcc_nullu_method_t m);
 const char *rcc_alphaedit_method_name(rcc_alphaedit_method_t m);
 const char *rcc_importance_name(rcc_importance_t i);
 const char *rcc_on_fail_name(rcc_on_fail_t f);
+const char *rcc_embedding_loss_name(rcc_embedding_loss_t l);
 /* The method name of any stage ("sparsegpt", "whitened", "closed_form"). */
 const char *rcc_stage_method_name(const rcc_stage_t *stage);
 

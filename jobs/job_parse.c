@@ -16,11 +16,12 @@
 #include "jobs/job.h"
 #include "jobs/sha256.h"
 #include "jobs/yaml_diag.h"
+#include "slurm/values.h"
 
 /* Job files are a few KB; a bigger input is almost surely the wrong file (a model). */
 enum { JOB_MAX_BYTES = 4 << 20 };
 /* Most keys in one mapping (the dare config has the most). */
-enum { MAX_FIELDS = 16 };
+enum { MAX_FIELDS = 32 }; /* the largest table below must fit (checked after the tables) */
 
 typedef struct ctx ctx_t;
 typedef struct field field_t;
@@ -544,10 +545,88 @@ static void parse_pattern(ctx_t *c, const yaml_node_t *key, const yaml_node_t *v
   cfg->pattern_m = (int)m;
 }
 
+/* trainable: [alpha, lowrank, sparse_values]: what alphaedit distill trains; alpha always
+ * does (the stage is a per-channel scale), so a list without it still trains it. */
+static void parse_trainable(ctx_t *c, const yaml_node_t *key, const yaml_node_t *v, void *base,
+                            const field_t *f) {
+  rcc_alphaedit_config_t *cfg = base;
+  if (v->type != YAML_SEQUENCE_NODE) {
+    type_error(c, key, v, "a list like [alpha, lowrank, sparse_values]");
+    return;
+  }
+  cfg->trainable = RCC_TRAIN_ALPHA;
+  for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+    const yaml_node_t *item = yaml_document_get_node(c->doc, *it);
+    const char *s;
+    if (!get_string(c, key, item, &s)) continue;
+    int b = 0;
+    while (rcc_trainable_names[b] && strcmp(rcc_trainable_names[b], s)) b++;
+    if (rcc_trainable_names[b])
+      cfg->trainable |= 1u << b;
+    else
+      error_at(c, item, "'%s' items must be alpha, lowrank or sparse_values, got '%s'",
+               scalar(key), s);
+  }
+}
+
 /* `name` is read before the rest of the stage (its config depends on it): nothing to do
  * when the mapping walk meets it again. */
 static void parse_stage_name(ctx_t *c, const yaml_node_t *key, const yaml_node_t *v, void *base,
                              const field_t *f) {}
+
+/* A `slurm:` text value, held in place (RCC_JOB_SLURM_TEXT bytes) in the form sbatch reads:
+ * `problem` (slurm/values.h) says what a bad one should look like. */
+static void parse_slurm_text(ctx_t *c, const yaml_node_t *key, const yaml_node_t *v, void *base,
+                             const field_t *f, const char *(*problem)(const char *)) {
+  const char *s, *why;
+  if (!get_string(c, key, v, &s)) return;
+  if (strlen(s) >= RCC_JOB_SLURM_TEXT)
+    error_at(c, v, "'%s' is too long: at most %d characters", scalar(key), RCC_JOB_SLURM_TEXT - 1);
+  else if ((why = problem(s)))
+    error_at(c, v, "'%s' must be %s, got '%s'", scalar(key), why, s);
+  else
+    memcpy((char *)base + f->offset, s, strlen(s) + 1);
+}
+
+static void parse_slurm_word(ctx_t *c, const yaml_node_t *key, const yaml_node_t *v, void *base,
+                             const field_t *f) {
+  parse_slurm_text(c, key, v, base, f, rcc_slurm_word_problem);
+}
+
+static void parse_slurm_time(ctx_t *c, const yaml_node_t *key, const yaml_node_t *v, void *base,
+                             const field_t *f) {
+  parse_slurm_text(c, key, v, base, f, rcc_slurm_time_problem);
+}
+
+static void parse_slurm_mem(ctx_t *c, const yaml_node_t *key, const yaml_node_t *v, void *base,
+                            const field_t *f) {
+  parse_slurm_text(c, key, v, base, f, rcc_slurm_mem_problem);
+}
+
+/* sbatch_args: a list of extra #SBATCH options, like ["--qos=high", "--exclusive"]. */
+static void parse_sbatch_args(ctx_t *c, const yaml_node_t *key, const yaml_node_t *v, void *base,
+                              const field_t *f) {
+  rcc_job_slurm_t *sl = base;
+  if (v->type != YAML_SEQUENCE_NODE) {
+    type_error(c, key, v, "a list of sbatch options, like [\"--qos=high\"]");
+    return;
+  }
+  sl->num_sbatch_args = 0;
+  for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+    const yaml_node_t *item = yaml_document_get_node(c->doc, *it);
+    const char *s, *why;
+    if (!get_string(c, key, item, &s)) continue;
+    if (sl->num_sbatch_args == RCC_JOB_SLURM_MAX_ARGS)
+      error_at(c, item, "'%s' holds at most %d options", scalar(key), RCC_JOB_SLURM_MAX_ARGS);
+    else if (strlen(s) >= sizeof sl->sbatch_args[0])
+      error_at(c, item, "'%s' option is too long: at most %zu characters", scalar(key),
+               sizeof sl->sbatch_args[0] - 1);
+    else if ((why = rcc_slurm_option_problem(s)))
+      error_at(c, item, "'%s' items must be %s, got '%s'", scalar(key), why, s);
+    else
+      memcpy(sl->sbatch_args[sl->num_sbatch_args++], s, strlen(s) + 1);
+  }
+}
 
 /* ---- tables ------------------------------------------------------------------------- */
 
@@ -602,7 +681,19 @@ static const field_t alphaedit_fields[] = {
     F_INT(rcc_alphaedit_config_t, batch_size, 1),
     F_NUM(rcc_alphaedit_config_t, kd_temperature, 0, true, INFINITY, false),
     F_NUM(rcc_alphaedit_config_t, kd_weight, 0, false, 1, false),
+    F_NUM(rcc_alphaedit_config_t, weight_decay, 0, false, INFINITY, false),
+    F_NUM(rcc_alphaedit_config_t, warmup_ratio, 0, false, 1, true),
+    F_NUM(rcc_alphaedit_config_t, clip_norm, 0, false, INFINITY, false),
+    F_INT(rcc_alphaedit_config_t, gradient_accumulation, 1),
+    F_CUSTOM("trainable", parse_trainable),
+    F_ENUM(rcc_alphaedit_config_t, embedding_loss, rcc_embedding_loss_names),
+    F_INT(rcc_alphaedit_config_t, patience, 0),
+    F_INT(rcc_alphaedit_config_t, train_samples, 0),
 };
+
+_Static_assert(NFIELDS(dare_fields) <= MAX_FIELDS && NFIELDS(nullu_fields) <= MAX_FIELDS &&
+                   NFIELDS(alphaedit_fields) <= MAX_FIELDS,
+               "a field table outgrew MAX_FIELDS");
 
 static bool unknown_config_key(ctx_t *c, const section_t *s, const yaml_node_t *key, void *base);
 
@@ -774,6 +865,24 @@ static const field_t layers_fields[] = {
 static const section_t layers_section = {"a mapping with include: and exclude:", layers_fields,
                                          NFIELDS(layers_fields), NULL, -1};
 
+#define F_SLURM(k, fn)                                                                             \
+  { .key = #k, .kind = K_CUSTOM, .offset = offsetof(rcc_job_slurm_t, k), .handler = fn }
+static const field_t slurm_fields[] = {
+    F_SLURM(partition, parse_slurm_word),
+    F_SLURM(time, parse_slurm_time),
+    F_SLURM(account, parse_slurm_word),
+    F_SLURM(constraint, parse_slurm_word),
+    F_SLURM(mem, parse_slurm_mem),
+    F_INT(rcc_job_slurm_t, nodes, 1),
+    F_INT(rcc_job_slurm_t, gpus_per_node, 0),
+    F_INT(rcc_job_slurm_t, ntasks_per_node, 1),
+    F_INT(rcc_job_slurm_t, cpus_per_task, 0),
+    F_CUSTOM("sbatch_args", parse_sbatch_args),
+    F_BOOL(rcc_job_slurm_t, requeue),
+};
+static const section_t slurm_section = {"a mapping of Slurm settings (nodes:, gpus_per_node:, ...)",
+                                        slurm_fields, NFIELDS(slurm_fields), NULL, -1};
+
 static const field_t job_fields[] = {
     {.key = "model",
      .kind = K_STRING,
@@ -796,6 +905,10 @@ static const field_t job_fields[] = {
      .section = &data_section},
     {.key = "layers", .kind = K_SECTION, .section = &layers_section},
     {.key = "cascade", .kind = K_SECTION, .section = &cascade_section},
+    {.key = "slurm",
+     .kind = K_SECTION,
+     .offset = offsetof(rcc_job_t, slurm),
+     .section = &slurm_section},
 };
 static const section_t job_section = {"a mapping of job settings (model:, output:, cascade:, ...)",
                                       job_fields, NFIELDS(job_fields), NULL, -1};
@@ -813,6 +926,8 @@ static rcc_status_t set_defaults(rcc_job_t *job) {
   if (job->include && (job->include[0] = strdup("*"))) job->num_include = 1;
   rcc_validation_config_default(&job->validation);
   job->checkpoint_frequency = 1;
+  job->slurm.nodes = 1;
+  job->slurm.ntasks_per_node = 1;
   bool ok = job->backend && job->data.calibration && job->data.validation && job->num_include;
   return ok ? RCC_OK : RCC_ERR_NOMEM;
 }

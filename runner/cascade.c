@@ -21,6 +21,7 @@
 #include "eval/zeroshot.h"
 #include "io/safetensors.h"
 #include "runner/checkpoint.h"
+#include "runner/distill.h"
 #include "runner/fault.h"
 #include "runner/report.h"
 #include "runner/shard.h"
@@ -224,10 +225,17 @@ static rcc_status_t attempt(cascade_t *c, int stage_number, const rcc_stage_t *s
   /* This rank's layers, then an agreement on failures, then every layer from its owner. */
   double t0 = now_seconds();
   rcc_status_t st = RCC_OK;
-  int done = 0;
+  int done = 0, mine = 0, all = 0;
+  for (int i = 0; i < c->n; i++) {
+    all += c->selected[i];
+    mine += c->selected[i] && c->owner[i] == c->rank;
+  }
   for (int i = 0; i < c->n && st == RCC_OK; i++) {
     if (!c->selected[i] || c->owner[i] != c->rank) continue;
     const rcc_linear_t *lin = rcc_clip_linear(c->ctx.model, i);
+    rcc_log_progress("stage %d/%d %s/%s: layer %d of %d on rank 0 (%d in all): %s",
+                     stage_number, c->job->num_stages, rcc_stage_kind_name(stage->kind),
+                     rcc_stage_method_name(stage), done + 1, mine, all, lin->name);
     rcc_layer_input_t in = {.name = lin->name,
                             .m = lin->out_features,
                             .n = lin->in_features,
@@ -243,6 +251,7 @@ static rcc_status_t attempt(cascade_t *c, int stage_number, const rcc_stage_t *s
     }
     if (++done == 1) rcc_fault_point(c->rank, stage_number);
   }
+  rcc_log_progress_done();
   double t1 = now_seconds();
   c->report.phase_seconds[RCC_PHASE_COMPRESSION] += t1 - t0;
   st = rcc_shard_agree(c->s->comm, st);
@@ -282,6 +291,61 @@ static rcc_status_t measure_dare_to_nullu(cascade_t *c, const rcc_factored_t *be
   return st;
 }
 
+/* The dare_to_nullu analysis (an exact SVD of each pruned layer) is layer work like the
+ * compression: each owner measures its own layers, then the values meet by a MAX
+ * all-reduce (an unmeasured layer holds -1 on every rank). A failed measurement only
+ * leaves its layer unmeasured. */
+static rcc_status_t analyse_dare_to_nullu(cascade_t *c, const rcc_factored_t *trial) {
+  for (int i = 0; i < c->n; i++) {
+    c->report.dare_to_nullu[i] = -1.0;
+    if (!c->selected[i] || c->owner[i] != c->rank) continue;
+    if (measure_dare_to_nullu(c, &c->cur[i], &trial[i], i) != RCC_OK)
+      RCC_WARN("dare_to_nullu analysis of %s: %s", rcc_clip_linear(c->ctx.model, i)->name,
+               rcc_last_error());
+  }
+  return rcc_comm_allreduce(c->s->comm, c->report.dare_to_nullu, (size_t)c->n, RCC_DT_F64,
+                            RCC_OP_MAX);
+}
+
+/* distill's view of the model: install every selected layer, validate. */
+static rcc_status_t evaluate_layers(void *ctx, const rcc_factored_t *layers, double *metric) {
+  cascade_t *c = ctx;
+  for (int i = 0; i < c->n; i++)
+    if (c->selected[i]) RCC_TRY(install(c, i, &layers[i]));
+  return validate(c, metric);
+}
+
+/* alphaedit distill: the closed form has given `trial` its starting alpha on every rank;
+ * train it end to end (runner/distill.c) on spread calibration images. */
+static rcc_status_t distill(cascade_t *c, const rcc_alphaedit_config_t *cfg, rcc_factored_t *trial,
+                            rcc_distill_summary_t *summary) {
+  const int size = rcc_dataset_size(c->calib_ds);
+  int n = cfg->train_samples > 0 ? cfg->train_samples : c->job->data.calibration_samples;
+  if (n > size) n = size;
+  int *idx = spread_indices(size, n);
+  if (!idx) return rcc_fail(RCC_ERR_NOMEM, "out of memory");
+  const rcc_distill_args_t args = {.job = c->job,
+                                   .cfg = cfg,
+                                   .s = c->s,
+                                   .ctx = &c->ctx,
+                                   .train = c->calib_ds,
+                                   .train_idx = idx,
+                                   .n_train = n,
+                                   .classes = c->val_ds,
+                                   .n = c->n,
+                                   .selected = c->selected,
+                                   .layers = trial,
+                                   .evaluate = evaluate_layers,
+                                   .evaluate_ctx = c};
+  /* its validations count as validation, the rest as distillation */
+  const double t0 = now_seconds(), v0 = c->report.phase_seconds[RCC_PHASE_VALIDATION];
+  rcc_status_t st = rcc_distill_run(&args, summary);
+  c->report.phase_seconds[RCC_PHASE_DISTILLATION] +=
+      now_seconds() - t0 - (c->report.phase_seconds[RCC_PHASE_VALIDATION] - v0);
+  free(idx);
+  return st;
+}
+
 /* Runs one stage with its retries; returns RCC_ERR_NUMERIC when the job must abort. */
 static rcc_status_t run_stage(cascade_t *c, int stage_number, const rcc_stage_t *stage,
                               rcc_report_stage_t *rs) {
@@ -302,6 +366,12 @@ static rcc_status_t run_stage(cascade_t *c, int stage_number, const rcc_stage_t 
     a->level = level;
     rcc_stage_soften(stage, level, &a->config);
     rcc_status_t st = attempt(c, stage_number, &a->config, trial, a->note, sizeof a->note);
+    if (st == RCC_OK && stage->kind == RCC_STAGE_ALPHAEDIT &&
+        stage->config.alphaedit.method == RCC_ALPHAEDIT_METHOD_DISTILL) {
+      st = distill(c, &a->config.config.alphaedit, trial, &a->distill);
+      a->has_distill = st == RCC_OK;
+      if (st == RCC_ERR_NUMERIC) snprintf(a->note, sizeof a->note, "%s", rcc_last_error());
+    }
     if (st != RCC_OK && st != RCC_ERR_NUMERIC) {
       result = st;
       break;
@@ -323,14 +393,13 @@ static rcc_status_t run_stage(cascade_t *c, int stage_number, const rcc_stage_t 
     bool last = level + 1 == max_attempts;
     if (pass || (last && !v->rollback_enabled && v->on_fail != RCC_ON_FAIL_ABORT && finite)) {
       a->decision = pass ? "commit" : "commit-below-threshold";
-      for (int i = 0; i < c->n; i++) {
-        if (!c->selected[i]) continue;
-        if (stage->kind == RCC_STAGE_NULLU && c->last_committed == RCC_STAGE_DARE &&
-            (st = measure_dare_to_nullu(c, &c->cur[i], &trial[i], i)) != RCC_OK)
-          RCC_WARN("dare_to_nullu analysis of %s: %s", rcc_clip_linear(c->ctx.model, i)->name,
-                   rcc_last_error());
-        rcc_factored_swap(&c->cur[i], &trial[i]);
+      if (stage->kind == RCC_STAGE_NULLU && c->last_committed == RCC_STAGE_DARE &&
+          (st = analyse_dare_to_nullu(c, trial)) != RCC_OK) {
+        result = st;
+        break;
       }
+      for (int i = 0; i < c->n; i++)
+        if (c->selected[i]) rcc_factored_swap(&c->cur[i], &trial[i]);
       c->last_committed = (int)stage->kind;
     } else if (!last) {
       a->decision = "retry";
@@ -587,7 +656,8 @@ rcc_status_t rcc_cascade_run(const rcc_job_t *job, rcc_session_t *s, bool fresh)
   snprintf(c.report.backend, sizeof c.report.backend, "%s", rcc_backend_describe(s->backend));
   rcc_status_t st = RCC_OK;
   for (int i = 0; i < job->num_stages && st == RCC_OK; i++)
-    if (job->stages[i].enabled) st = rcc_stage_check(job, &job->stages[i]);
+    if (job->stages[i].enabled)
+      st = rcc_stage_check(job, &job->stages[i], rcc_backend_kind(s->backend));
   if (st == RCC_OK) st = prepare(&c);
   if (st == RCC_OK) st = validate(&c, &c.report.baseline);
   if (st == RCC_OK) {

@@ -20,6 +20,10 @@ static const char usage[] =
     "  inspect  MODEL_DIR                                    layers, shapes, parameter counts\n"
     "  JOB.yaml [--backend NAME] [--threads N]               run a compression job\n"
     "  validate JOB.yaml                                     check a job file without running\n"
+    "  slurm    JOB.yaml [--nodes N] [--submit]              Slurm batch script (sbatch) for a job\n"
+    "  sweep    SWEEP.yaml [--submit | --local P]            search over job settings (Slurm array)\n"
+    "  trial    SWEEP.yaml --task K                          one trial of a sweep\n"
+    "  report   SWEEP_DIR                                    sweep table, Pareto front, best job\n"
     "\n"
     "  rcc-dist COMMAND --help   options of one command\n"
     "  rcc-dist --version        version and compiled-in optional parts\n";
@@ -66,7 +70,11 @@ int rcc_cli_main(int argc, char **argv) {
   } commands[] = {{"eval", rcc_cmd_eval},
                   {"embed", rcc_cmd_embed},
                   {"inspect", rcc_cmd_inspect},
-                  {"validate", rcc_cmd_validate}};
+                  {"validate", rcc_cmd_validate},
+                  {"sweep", rcc_cmd_sweep},
+                  {"trial", rcc_cmd_trial},
+                  {"report", rcc_cmd_report},
+                  {"slurm", rcc_cmd_slurm}};
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     if (!strcmp(cmd, commands[i].name)) return commands[i].run(argc - 1, argv + 1);
   size_t n = strlen(cmd);

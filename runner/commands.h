@@ -6,6 +6,13 @@ int rcc_cmd_eval(int argc, char **argv);
 int rcc_cmd_embed(int argc, char **argv);
 int rcc_cmd_inspect(int argc, char **argv);
 int rcc_cmd_validate(int argc, char **argv);
+/* `rcc-dist slurm JOB.yaml [flags]`: writes (and with --submit submits) a batch script. */
+int rcc_cmd_slurm(int argc, char **argv);
+/* Sweeps (docs/SWEEPS.md): submit or run the trials of a sweep file, run one trial,
+ * gather a sweep directory's results. */
+int rcc_cmd_sweep(int argc, char **argv);
+int rcc_cmd_trial(int argc, char **argv);
+int rcc_cmd_report(int argc, char **argv);
 /* `rcc-dist JOB.yaml [flags]`: the full command line, the job file among the arguments. */
 int rcc_cmd_run(int argc, char **argv);
 

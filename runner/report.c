@@ -11,8 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
-const char *const rcc_phase_names[RCC_PHASE_COUNT] = {"calibration", "compression", "exchange",
-                                                      "validation",  "checkpoint",  "outputs"};
+const char *const rcc_phase_names[RCC_PHASE_COUNT] = {
+    "calibration", "compression", "exchange", "validation", "distillation", "checkpoint", "outputs"};
 
 /* NaN is not JSON: such values are written as null. */
 static void add_number(cJSON *o, const char *key, double v) {
@@ -20,6 +20,47 @@ static void add_number(cJSON *o, const char *key, double v) {
     cJSON_AddNumberToObject(o, key, v);
   else
     cJSON_AddNullToObject(o, key);
+}
+
+static double number_or_nan(const cJSON *o, const char *key) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+  return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+/* alphaedit distill's training summary, in report.json and in the checkpoint history. */
+static void add_distill(cJSON *ao, const rcc_report_attempt_t *at) {
+  if (!at->has_distill) return;
+  const rcc_distill_summary_t *d = &at->distill;
+  cJSON *o = cJSON_AddObjectToObject(ao, "distill");
+  cJSON_AddNumberToObject(o, "epochs", d->epochs);
+  cJSON_AddNumberToObject(o, "steps", d->steps);
+  cJSON_AddNumberToObject(o, "best_epoch", d->best_epoch);
+  add_number(o, "start_metric", d->start_metric);
+  add_number(o, "best_metric", d->best_metric);
+  add_number(o, "first_loss", d->first_loss);
+  add_number(o, "last_loss", d->last_loss);
+  add_number(o, "train_seconds", d->train_seconds);
+  add_number(o, "samples_per_second", d->samples_per_second);
+  cJSON_AddNumberToObject(o, "trained_params", (double)d->trained_params);
+  cJSON_AddNumberToObject(o, "activation_bytes", (double)d->activation_bytes);
+}
+
+static void load_distill(const cJSON *ao, rcc_report_attempt_t *at) {
+  const cJSON *o = cJSON_GetObjectItemCaseSensitive(ao, "distill");
+  if (!cJSON_IsObject(o)) return;
+  rcc_distill_summary_t *d = &at->distill;
+  at->has_distill = 1;
+  d->epochs = (int)number_or_nan(o, "epochs");
+  d->steps = (int)number_or_nan(o, "steps");
+  d->best_epoch = (int)number_or_nan(o, "best_epoch");
+  d->start_metric = number_or_nan(o, "start_metric");
+  d->best_metric = number_or_nan(o, "best_metric");
+  d->first_loss = number_or_nan(o, "first_loss");
+  d->last_loss = number_or_nan(o, "last_loss");
+  d->train_seconds = number_or_nan(o, "train_seconds");
+  d->samples_per_second = number_or_nan(o, "samples_per_second");
+  d->trained_params = (int64_t)number_or_nan(o, "trained_params");
+  d->activation_bytes = (size_t)number_or_nan(o, "activation_bytes");
 }
 
 static cJSON *stage_config_json(const rcc_stage_t *st) {
@@ -63,6 +104,35 @@ static cJSON *stage_config_json(const rcc_stage_t *st) {
   return o;
 }
 
+/* Where Slurm ran this process (its variables as rank 0 sees them), or JSON null outside
+ * Slurm. Numbers stay numbers; a variable Slurm did not set is left out. */
+static cJSON *slurm_json(void) {
+  static const struct {
+    const char *key, *var;
+    bool number;
+  } vars[] = {{"job_id", "SLURM_JOB_ID", true},
+              {"array_job_id", "SLURM_ARRAY_JOB_ID", true},
+              {"array_task_id", "SLURM_ARRAY_TASK_ID", true},
+              {"procid", "SLURM_PROCID", true},
+              {"ntasks", "SLURM_NTASKS", true},
+              {"localid", "SLURM_LOCALID", true},
+              {"restart_count", "SLURM_RESTART_COUNT", true},
+              {"nodename", "SLURMD_NODENAME", false}};
+  if (!getenv("SLURM_JOB_ID")) return cJSON_CreateNull();
+  cJSON *o = cJSON_CreateObject();
+  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+    const char *v = getenv(vars[i].var);
+    char *end;
+    if (!v || !*v) continue;
+    long long n = strtoll(v, &end, 10);
+    if (vars[i].number && !*end)
+      cJSON_AddNumberToObject(o, vars[i].key, (double)n);
+    else
+      cJSON_AddStringToObject(o, vars[i].key, v);
+  }
+  return o;
+}
+
 static cJSON *report_json(const rcc_report_t *r) {
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "job", r->job->path);
@@ -71,6 +141,7 @@ static cJSON *report_json(const rcc_report_t *r) {
   cJSON_AddNumberToObject(o, "ranks", r->ranks);
   cJSON_AddNumberToObject(o, "resumed_after_stage", r->resumed_after);
   cJSON_AddStringToObject(o, "backend", r->backend);
+  cJSON_AddItemToObject(o, "slurm", slurm_json());
   cJSON *model = cJSON_AddObjectToObject(o, "model");
   cJSON_AddStringToObject(model, "path", r->job->model);
   cJSON_AddNumberToObject(model, "params_total", (double)r->params_total);
@@ -100,6 +171,7 @@ static cJSON *report_json(const rcc_report_t *r) {
       add_number(ao, "retention", at->retention);
       cJSON_AddStringToObject(ao, "decision", at->decision ? at->decision : "error");
       if (at->note[0]) cJSON_AddStringToObject(ao, "note", at->note);
+      add_distill(ao, at);
       cJSON_AddItemToArray(atts, ao);
     }
     cJSON_AddNumberToObject(so, "params_stored", (double)s->params_stored);
@@ -175,6 +247,7 @@ char *rcc_report_history_json(const rcc_report_t *r) {
       add_number(ao, "retention", at->retention);
       cJSON_AddStringToObject(ao, "decision", at->decision ? at->decision : "error");
       cJSON_AddStringToObject(ao, "note", at->note);
+      add_distill(ao, at);
       cJSON_AddItemToArray(atts, ao);
     }
     cJSON_AddItemToArray(stages, so);
@@ -193,11 +266,6 @@ static const char *decision_constant(const char *d) {
   for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
     if (d && !strcmp(d, known[i])) return known[i];
   return NULL;
-}
-
-static double number_or_nan(const cJSON *o, const char *key) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-  return cJSON_IsNumber(v) ? v->valuedouble : NAN;
 }
 
 rcc_status_t rcc_report_history_load(rcc_report_t *r, const char *json) {
@@ -236,6 +304,7 @@ rcc_status_t rcc_report_history_load(rcc_report_t *r, const char *json) {
       a->decision = decision_constant(cJSON_IsString(d) ? d->valuestring : NULL);
       const cJSON *note = cJSON_GetObjectItemCaseSensitive(ao, "note");
       if (cJSON_IsString(note)) snprintf(a->note, sizeof a->note, "%s", note->valuestring);
+      load_distill(ao, a);
     }
   }
   const cJSON *g = cJSON_GetObjectItemCaseSensitive(o, "dare_to_nullu");

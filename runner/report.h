@@ -3,6 +3,7 @@
 #include <stdint.h>
 
 #include "jobs/job.h"
+#include "runner/distill.h"
 
 typedef struct {
   rcc_stage_t config; /* the effective configuration of this attempt */
@@ -10,6 +11,8 @@ typedef struct {
   double metric, retention;
   const char *decision; /* "commit", "retry", "rollback", "abort", "commit-below-threshold" */
   char note[256];       /* why, when not a plain commit */
+  int has_distill;      /* alphaedit distill ran: its training summary */
+  rcc_distill_summary_t distill;
 } rcc_report_attempt_t;
 
 typedef struct {
@@ -37,7 +40,8 @@ typedef enum {
   RCC_PHASE_CALIBRATION, /* calibration forwards and the all-reduce of H */
   RCC_PHASE_COMPRESSION, /* this rank's layers through the stage kernels */
   RCC_PHASE_EXCHANGE,    /* agreement and the broadcast of every layer from its owner */
-  RCC_PHASE_VALIDATION,  /* baseline and per-attempt zero-shot evaluation */
+  RCC_PHASE_VALIDATION,  /* baseline and per-attempt zero-shot evaluation (distill's too) */
+  RCC_PHASE_DISTILLATION, /* alphaedit distill: teacher outputs, training steps */
   RCC_PHASE_CHECKPOINT,  /* HDF5 checkpoints */
   RCC_PHASE_OUTPUTS,     /* compressed/, packed.safetensors */
   RCC_PHASE_COUNT

@@ -16,9 +16,23 @@ int rcc_session_launched_by_mpi(void) {
   return 0;
 }
 
+/* `srun -n 4 rcc-dist ...` without a PMI plugin starts 4 unrelated copies, each believing it
+ * is rank 0 of 1, all writing the same run directory: refuse that. SLURM_STEP_NUM_TASKS is
+ * set by srun for the step (not in the batch script itself, where one copy is right). */
+static rcc_status_t check_slurm_step(void) {
+  const char *tasks = getenv("SLURM_STEP_NUM_TASKS");
+  if (!tasks || atoi(tasks) <= 1 || rcc_session_launched_by_mpi()) return RCC_OK;
+  return rcc_fail(RCC_ERR_MPI,
+                  "this Slurm step has %s tasks but no MPI/PMI environment: they would run as "
+                  "%s independent copies writing the same files; launch with `srun --mpi=pmix` "
+                  "(see `srun --mpi=list`) or mpirun",
+                  tasks, tasks);
+}
+
 rcc_status_t rcc_session_open(rcc_session_t *s, int *argc, char ***argv, const char *backend_name,
                               int threads) {
   *s = (rcc_session_t){0};
+  RCC_TRY(check_slurm_step());
   if (rcc_session_launched_by_mpi()) {
     int provided;
     if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)

@@ -54,12 +54,14 @@ bool rcc_stage_needs_calibration(const rcc_stage_t *stage) {
   return false;
 }
 
-rcc_status_t rcc_stage_check(const rcc_job_t *job, const rcc_stage_t *stage) {
+rcc_status_t rcc_stage_check(const rcc_job_t *job, const rcc_stage_t *stage,
+                             rcc_backend_kind_t backend) {
   if (stage->kind == RCC_STAGE_ALPHAEDIT &&
-      stage->config.alphaedit.method == RCC_ALPHAEDIT_METHOD_DISTILL)
+      stage->config.alphaedit.method == RCC_ALPHAEDIT_METHOD_DISTILL &&
+      backend != RCC_BACKEND_CPU)
     return rcc_fail(RCC_ERR_UNSUPPORTED,
-                    "%s:%d:%d: alphaedit method 'distill' needs the backward pass, which this "
-                    "version does not have yet; use method: closed_form",
+                    "%s:%d:%d: alphaedit method 'distill' trains on the cpu backend only in this "
+                    "version (the backward pass has no CUDA kernels yet); use backend: cpu",
                     job->path, stage->pos.line, stage->pos.col);
   return RCC_OK;
 }
@@ -161,6 +163,18 @@ static rcc_status_t apply_nullu(const rcc_nullu_config_t *c, const rcc_layer_inp
     rcc_factored_free(out);
     return rcc_fail_context(st, "%s", in->name);
   }
+  /* A factorisation that stores as much as the layer it replaces saves nothing and only
+   * loses accuracy: cap the rank where it stops paying, and keep the layer as it was when
+   * not even rank 1 pays. */
+  const int64_t budget = out->S ? (int64_t)mn - rcc_factored_nnz(out) : rcc_factored_params(cur);
+  const int64_t per_rank = (int64_t)m + n;
+  const int cap = budget > 0 ? (int)((budget - 1) / per_rank) : 0;
+  if (cap < 1) {
+    rcc_lowrank_free(&lr);
+    rcc_factored_free(out);
+    return rcc_factored_copy(out, cur);
+  }
+  if (lr.rank > cap) rcc_lowrank_truncate(&lr, cap);
   out->rank = lr.rank;
   out->U = lr.U;
   out->V = lr.V;

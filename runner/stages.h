@@ -1,6 +1,7 @@
 /* One stage of the cascade applied to one linear layer: dare (pruning), nullu (low rank)
  * or alphaedit (per-channel scale), from the stage's job configuration. */
 #pragma once
+#include "backend/backend.h"
 #include "compress/factored.h"
 #include "jobs/job.h"
 
@@ -28,4 +29,5 @@ rcc_status_t rcc_stage_apply(const rcc_stage_t *stage, const rcc_layer_input_t *
                              const rcc_factored_t *cur, rcc_factored_t *out);
 
 /* Checks before anything runs: methods this version implements, inputs they need. */
-rcc_status_t rcc_stage_check(const rcc_job_t *job, const rcc_stage_t *stage);
+rcc_status_t rcc_stage_check(const rcc_job_t *job, const rcc_stage_t *stage,
+                             rcc_backend_kind_t backend);

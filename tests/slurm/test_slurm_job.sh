@@ -50,3 +50,19 @@ got=$(jq -e .final.metric "$report") || fail "no final.metric in $report"
 jq -en --argjson a "$got" --argjson b "$ref" '($a - $b) | fabs <= 0.2' >/dev/null ||
   fail "final top-1 $got with 2 ranks under Slurm, $ref with 1 rank: more than 0.2 apart"
 echo "ok: srun --mpi=pmix -n 2 rcc-dist job: ranks 2, final top-1 $got (1 rank: $ref)"
+
+# Without a PMI plugin the 2 tasks would be 2 unrelated 1-rank runs writing the same run
+# directory: rcc-dist must refuse, on every task, and write nothing.
+cat >nopmi.sbatch <<SCRIPT
+#!/bin/bash
+#SBATCH --ntasks=2
+srun --mpi=none -n 2 $(printf '%q ' "$bin" "$SLURM_TMP/nopmi.yaml")
+SCRIPT
+make_job "$SLURM_TMP/nopmi" >nopmi.yaml
+if slurm_sbatch_wait nopmi nopmi.sbatch; then
+  fail "srun --mpi=none -n 2 rcc-dist JOB.yaml succeeded; it must refuse"
+fi
+grep -q "no MPI/PMI environment" "$SLURM_TMP"/nopmi-*.out 2>/dev/null ||
+  fail "srun --mpi=none: no 'no MPI/PMI environment' message in the job's output"
+[ ! -e "$SLURM_TMP/nopmi/report.json" ] || fail "srun --mpi=none wrote $SLURM_TMP/nopmi/report.json"
+echo "ok: srun --mpi=none -n 2 is refused with a clear message"

@@ -300,7 +300,15 @@ static void test_good_fixtures(void **state) {
   assert_int_equal(job->stages[1].config.dare.pattern_n, 4);
   assert_int_equal(job->stages[1].config.dare.pattern_m, 8);
   assert_true(job->stages[2].config.nullu.energy_threshold == 1.0); /* an int for a number */
-  assert_true(job->stages[3].config.alphaedit.learning_rate == 3e-4);
+  const rcc_alphaedit_config_t *ae = &job->stages[3].config.alphaedit;
+  assert_true(ae->learning_rate == 3e-4);
+  /* alpha trains even when the list leaves it out */
+  assert_int_equal(ae->trainable, RCC_TRAIN_ALPHA | RCC_TRAIN_LOWRANK | RCC_TRAIN_SPARSE_VALUES);
+  assert_int_equal(ae->embedding_loss, RCC_EMBEDDING_LOSS_MSE);
+  assert_int_equal(ae->gradient_accumulation, 2);
+  assert_true(ae->warmup_ratio == 0.2 && ae->clip_norm == 0.5 && ae->weight_decay == 0.05);
+  assert_int_equal(ae->patience, 0);
+  assert_int_equal(ae->train_samples, 300);
   assert_int_equal(job->validation.on_fail, RCC_ON_FAIL_ABORT);
   assert_false(job->validation.rollback_enabled); /* "off" */
   assert_int_equal(job->checkpoint_frequency, 0);
@@ -342,6 +350,8 @@ static const expected_error_t bad_cases[] = {
     {"bad_enum.yaml", 8, 19,
      "'schedule' must be one of linear, cosine, cubic; got 'cosin' (did you mean 'cosine'?)"},
     {"bad_duplicate_key.yaml", 6, 1, "duplicate key 'seed' (first given at line 4)"},
+    {"bad_trainable.yaml", 9, 28,
+     "'trainable' items must be alpha, lowrank or sparse_values, got 'biases'"},
     {"bad_foreign_key.yaml", 9, 9,
      "key 'energy_threshold' belongs to nullu stages, not to this dare stage"},
     {"bad_syntax.yaml", 6, 3,

@@ -1,0 +1,324 @@
+/* The distillation loop (see distill.h). Every rank holds the whole student and applies the
+ * same update from the same summed gradients, so the ranks stay identical without
+ * broadcasting parameters. */
+#include "runner/distill.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "compress/distill_loss.h"
+#include "compress/optim.h"
+#include "eval/zeroshot.h"
+#include "model/clip_train.h"
+#include "runner/shard.h"
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Everything the loop allocates, freed in one place. */
+typedef struct {
+  rcc_clip_train_t *student;
+  int C, NT, T, P, R;       /* classes, templates, text length, embedding width, prompts */
+  int32_t *ids;             /* (R, T) prompt token ids */
+  float *K_t;               /* (C, P) teacher class embeddings */
+  float *img_t;             /* (n_train, P) teacher image features */
+  float *pixels;            /* (local batch, 3, S, S) */
+  float *img_s, *d_img;     /* (local batch, P) */
+  float *E, *dE;            /* (R, P) */
+  float *K_s, *dK, *cache;  /* (C, P), (C, P), ensemble cache */
+  float *start, *best;      /* parameters at the start and at the best epoch */
+  uint8_t *decay;           /* per parameter: weight decay applies */
+  uint8_t *pull;            /* per parameter: alpha, pulled toward its start */
+  int *order, *batch_idx;   /* (n_train) shuffled positions, (local batch) dataset indices */
+  rcc_adamw_t opt;
+} distill_t;
+
+static void distill_free(distill_t *d) {
+  rcc_clip_train_free(d->student);
+  free(d->ids);
+  free(d->K_t);
+  free(d->img_t);
+  free(d->pixels);
+  free(d->img_s);
+  free(d->d_img);
+  free(d->E);
+  free(d->dE);
+  free(d->K_s);
+  free(d->dK);
+  free(d->cache);
+  free(d->start);
+  free(d->best);
+  free(d->decay);
+  free(d->pull);
+  free(d->order);
+  free(d->batch_idx);
+  rcc_adamw_free(&d->opt);
+}
+
+/* Teacher outputs, computed once with the original model: class embeddings (the same
+ * ensemble the validation uses) and the features of every training image (each rank its
+ * contiguous share, summed so that every rank has all). */
+static rcc_status_t teacher_outputs(const rcc_distill_args_t *a, distill_t *d) {
+  rcc_eval_ctx_t teacher;
+  RCC_TRY(rcc_eval_ctx_open(&teacher, a->job->model, a->s->backend, a->job->data.batch_size));
+  const int rank = rcc_comm_rank(a->s->comm), size = rcc_comm_size(a->s->comm);
+  const int lo = (int)((int64_t)a->n_train * rank / size);
+  const int hi = (int)((int64_t)a->n_train * (rank + 1) / size);
+  rcc_status_t st = rcc_zeroshot_class_embeddings(&teacher, a->classes, rcc_default_templates,
+                                                  d->NT, d->K_t);
+  memset(d->img_t, 0, (size_t)a->n_train * d->P * sizeof *d->img_t);
+  if (st == RCC_OK && hi > lo)
+    st = rcc_eval_dataset_features(&teacher, a->train, a->train_idx + lo, hi - lo, false,
+                                   d->img_t + (size_t)lo * d->P);
+  rcc_eval_ctx_close(&teacher);
+  /* every rank reaches the sum, failed or not */
+  rcc_status_t agreed = st;
+  float failed = st != RCC_OK;
+  rcc_status_t cst = rcc_comm_allreduce(a->s->comm, &failed, 1, RCC_DT_F32, RCC_OP_MAX);
+  if (agreed == RCC_OK && cst == RCC_OK && failed > 0)
+    agreed = rcc_fail(RCC_ERR_MPI, "distillation: the teacher failed on another rank");
+  if (agreed == RCC_OK) agreed = cst;
+  if (agreed == RCC_OK)
+    agreed = rcc_comm_allreduce(a->s->comm, d->img_t, (size_t)a->n_train * d->P, RCC_DT_F32,
+                                RCC_OP_SUM);
+  return agreed;
+}
+
+static rcc_status_t setup(const rcc_distill_args_t *a, distill_t *d) {
+  const rcc_alphaedit_config_t *cfg = a->cfg;
+  const rcc_clip_config_t *mc = rcc_clip_get_config(a->ctx->model);
+  const int size = rcc_comm_size(a->s->comm);
+  d->C = rcc_dataset_num_classes(a->classes);
+  d->NT = rcc_default_template_count;
+  d->T = mc->text.max_position_embeddings;
+  d->P = mc->projection_dim;
+  d->R = d->C * d->NT;
+  if (d->C <= 0)
+    return rcc_fail(RCC_ERR_ARG, "%s: distill needs a validation dataset with classes",
+                    a->job->path);
+  const int local_max = (cfg->batch_size + size - 1) / size;
+  const size_t S = (size_t)mc->vision.image_size;
+  d->ids = malloc((size_t)d->R * d->T * sizeof *d->ids);
+  d->K_t = malloc((size_t)d->C * d->P * sizeof *d->K_t);
+  d->img_t = malloc((size_t)a->n_train * d->P * sizeof *d->img_t);
+  d->pixels = malloc((size_t)local_max * 3 * S * S * sizeof *d->pixels);
+  d->img_s = malloc((size_t)local_max * d->P * sizeof *d->img_s);
+  d->d_img = malloc((size_t)local_max * d->P * sizeof *d->d_img);
+  d->E = malloc((size_t)d->R * d->P * sizeof *d->E);
+  d->dE = malloc((size_t)d->R * d->P * sizeof *d->dE);
+  d->K_s = malloc((size_t)d->C * d->P * sizeof *d->K_s);
+  d->dK = malloc((size_t)d->C * d->P * sizeof *d->dK);
+  d->cache = malloc(rcc_distill_classes_cache_floats(d->C, d->NT, d->P) * sizeof *d->cache);
+  d->order = malloc((size_t)a->n_train * sizeof *d->order);
+  d->batch_idx = malloc((size_t)local_max * sizeof *d->batch_idx);
+  if (!d->ids || !d->K_t || !d->img_t || !d->pixels || !d->img_s || !d->d_img || !d->E ||
+      !d->dE || !d->K_s || !d->dK || !d->cache || !d->order || !d->batch_idx)
+    return rcc_fail(RCC_ERR_NOMEM, "distillation: out of memory for batches of %d", local_max);
+  RCC_TRY(rcc_zeroshot_prompt_ids(a->ctx, a->classes, rcc_default_templates, d->NT, d->ids));
+  RCC_TRY(teacher_outputs(a, d));
+
+  rcc_factored_t **ptrs = calloc((size_t)a->n, sizeof *ptrs);
+  if (!ptrs) return rcc_fail(RCC_ERR_NOMEM, "out of memory");
+  for (int i = 0; i < a->n; i++)
+    if (a->selected[i]) ptrs[i] = &a->layers[i];
+  const rcc_clip_trainable_t which = {.alpha = true,
+                                      .lowrank = cfg->trainable & RCC_TRAIN_LOWRANK,
+                                      .sparse_values = cfg->trainable & RCC_TRAIN_SPARSE_VALUES};
+  rcc_status_t st = rcc_clip_train_create(a->job->model, a->s->backend, ptrs, a->n, which,
+                                          &d->student);
+  free(ptrs);
+  RCC_TRY(st);
+
+  const int64_t np = rcc_clip_train_num_params(d->student);
+  d->start = malloc((size_t)(np > 0 ? np : 1) * sizeof *d->start);
+  d->best = malloc((size_t)(np > 0 ? np : 1) * sizeof *d->best);
+  d->decay = calloc((size_t)(np > 0 ? np : 1), 1);
+  d->pull = calloc((size_t)(np > 0 ? np : 1), 1);
+  if (!d->start || !d->best || !d->decay || !d->pull)
+    return rcc_fail(RCC_ERR_NOMEM, "distillation: out of memory for %lld parameters",
+                    (long long)np);
+  memcpy(d->start, rcc_clip_train_params(d->student), (size_t)np * sizeof *d->start);
+  memcpy(d->best, d->start, (size_t)np * sizeof *d->best);
+  /* alpha: no decay toward 0 but a pull toward its closed-form start; U, V, S: decay */
+  for (int g = 0; g < rcc_clip_train_num_groups(d->student); g++) {
+    const rcc_clip_param_group_t *grp = rcc_clip_train_group(d->student, g);
+    uint8_t *dst = grp->kind == RCC_PARAM_ALPHA ? d->pull : d->decay;
+    if (grp->kind == RCC_PARAM_ALPHA || grp->kind == RCC_PARAM_U || grp->kind == RCC_PARAM_V ||
+        grp->kind == RCC_PARAM_S)
+      memset(dst + grp->offset, 1, (size_t)grp->count);
+  }
+  const rcc_adamw_config_t oc = {0.9, 0.999, 1e-8, cfg->weight_decay};
+  return rcc_adamw_init(&d->opt, np, &oc);
+}
+
+/* Same permutation on every rank: Fisher-Yates with a splitmix64 stream from the seed. */
+static void shuffle(int *order, int n, uint64_t seed) {
+  for (int i = 0; i < n; i++)
+    order[i] = i;
+  for (int i = n - 1; i > 0; i--) {
+    seed += 0x9e3779b97f4a7c15ull;
+    uint64_t z = seed;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    const int j = (int)(z % (uint64_t)(i + 1));
+    const int t = order[i];
+    order[i] = order[j];
+    order[j] = t;
+  }
+}
+
+/* Forward and backward of this rank's share [lo, hi) of one global batch of B images;
+ * gradients accumulate in the student. Returns this rank's share of the loss. */
+static rcc_status_t micro_step(const rcc_distill_args_t *a, distill_t *d, int start, int B,
+                               const rcc_distill_loss_config_t *lc, double *loss) {
+  const int rank = rcc_comm_rank(a->s->comm), size = rcc_comm_size(a->s->comm);
+  const int lo = start + (int)((int64_t)B * rank / size);
+  const int b = start + (int)((int64_t)B * (rank + 1) / size) - lo;
+  float *img_t = malloc((size_t)(b > 0 ? b : 1) * d->P * sizeof *img_t);
+  if (!img_t) return rcc_fail(RCC_ERR_NOMEM, "out of memory");
+  for (int i = 0; i < b; i++) {
+    d->batch_idx[i] = a->train_idx[d->order[lo + i]];
+    memcpy(img_t + (size_t)i * d->P, d->img_t + (size_t)d->order[lo + i] * d->P,
+           (size_t)d->P * sizeof *img_t);
+  }
+  rcc_status_t st = rcc_clip_train_text_forward(d->student, d->ids, d->R, d->T, d->E);
+  if (st == RCC_OK) rcc_distill_classes_forward(d->E, d->C, d->NT, d->P, d->cache, d->K_s);
+  if (st == RCC_OK && b > 0) st = rcc_eval_dataset_pixels(a->ctx, a->train, d->batch_idx, b, d->pixels);
+  if (st == RCC_OK && b > 0) st = rcc_clip_train_image_forward(d->student, d->pixels, b, d->img_s);
+  if (st == RCC_OK)
+    st = rcc_distill_loss(a->s->backend, lc, d->img_s, img_t, b, 1.0 / B, d->K_s, d->K_t, d->C,
+                          1.0 / size, d->P, loss, d->d_img, d->dK);
+  free(img_t);
+  if (st == RCC_OK && b > 0) st = rcc_clip_train_image_backward(d->student, d->d_img);
+  if (st == RCC_OK) {
+    rcc_distill_classes_backward(d->dK, d->cache, d->K_s, d->C, d->NT, d->P, d->dE);
+    st = rcc_clip_train_text_backward(d->student, d->dE);
+  }
+  return st;
+}
+
+/* Sums gradients and loss over ranks, adds alpha's pull, clips, and takes one AdamW step. */
+static rcc_status_t optimizer_step(const rcc_distill_args_t *a, distill_t *d, double *loss,
+                                   int micro_batches, double lr) {
+  const int64_t np = rcc_clip_train_num_params(d->student);
+  float *p = rcc_clip_train_params(d->student), *g = rcc_clip_train_grads(d->student);
+  RCC_TRY(rcc_comm_allreduce(a->s->comm, g, (size_t)np, RCC_DT_F32, RCC_OP_SUM));
+  RCC_TRY(rcc_comm_allreduce(a->s->comm, loss, 1, RCC_DT_F64, RCC_OP_SUM));
+  const float inv = 1.0f / (float)micro_batches, pull = (float)(2.0 * a->cfg->regularization);
+  double reg = 0.0;
+  for (int64_t i = 0; i < np; i++) {
+    g[i] *= inv;
+    if (d->pull[i]) {
+      const float dev = p[i] - d->start[i];
+      g[i] += pull * dev;
+      reg += a->cfg->regularization * (double)dev * dev;
+    }
+  }
+  *loss = *loss / micro_batches + reg;
+  if (!isfinite(*loss))
+    return rcc_fail(RCC_ERR_NUMERIC, "distillation: the loss became %g", *loss);
+  rcc_clip_grad_norm(g, np, a->cfg->clip_norm);
+  rcc_adamw_step(&d->opt, p, g, lr, d->decay);
+  rcc_clip_train_zero_grads(d->student);
+  return RCC_OK;
+}
+
+static rcc_status_t export_layers(const rcc_distill_args_t *a, distill_t *d) {
+  for (int i = 0; i < a->n; i++)
+    if (a->selected[i]) RCC_TRY(rcc_clip_train_export_layer(d->student, i, &a->layers[i]));
+  return RCC_OK;
+}
+
+static rcc_status_t train(const rcc_distill_args_t *a, distill_t *d, rcc_distill_summary_t *out) {
+  const rcc_alphaedit_config_t *cfg = a->cfg;
+  const int N = a->n_train, batch = cfg->batch_size, accum = cfg->gradient_accumulation;
+  const int batches = (N + batch - 1) / batch;
+  const int64_t steps_per_epoch = (batches + accum - 1) / accum;
+  const int64_t total = steps_per_epoch * cfg->num_epochs;
+  const int64_t warmup = (int64_t)llround(cfg->warmup_ratio * (double)total);
+  const int64_t np = rcc_clip_train_num_params(d->student);
+  const rcc_distill_loss_config_t lc = {cfg->kd_weight, cfg->kd_temperature, cfg->embedding_loss,
+                                        rcc_clip_train_logit_scale(d->student)};
+  RCC_TRY(a->evaluate(a->evaluate_ctx, a->layers, &out->start_metric));
+  out->best_metric = out->start_metric;
+  RCC_INFO("distill: %lld parameters train on %d images, %d epochs of %lld steps (batch %d x %d "
+           "accumulated), start: top-1 %.2f%%",
+           (long long)np, N, cfg->num_epochs, (long long)steps_per_epoch, batch, accum,
+           out->start_metric);
+  int bad_epochs = 0;
+  int64_t step = 0;
+  for (int epoch = 1; epoch <= cfg->num_epochs; epoch++) {
+    shuffle(d->order, N, (uint64_t)a->job->seed * 7919u + (uint64_t)epoch);
+    const double t0 = now_seconds();
+    double epoch_loss = 0.0, acc_loss = 0.0;
+    int micro = 0, epoch_steps = 0;
+    for (int bi = 0; bi < batches; bi++) {
+      const int start = bi * batch, B = N - start < batch ? N - start : batch;
+      double l = 0.0;
+      /* agreed before the sums below, so that a failure on one rank stops them all */
+      RCC_TRY(rcc_shard_agree(a->s->comm, micro_step(a, d, start, B, &lc, &l)));
+      size_t act = rcc_clip_train_activation_bytes(d->student);
+      if (act > out->activation_bytes) out->activation_bytes = act;
+      acc_loss += l;
+      if (++micro == accum || bi == batches - 1) {
+        const double lr = rcc_lr_warmup_cosine(cfg->learning_rate, step, warmup, total);
+        RCC_TRY(optimizer_step(a, d, &acc_loss, micro, lr));
+        if (step == 0) out->first_loss = acc_loss;
+        out->last_loss = acc_loss;
+        epoch_loss += acc_loss;
+        epoch_steps++;
+        step++;
+        rcc_log_progress("distill epoch %d/%d step %lld/%lld: loss %.5f, lr %.2e, %.1f images/s",
+                         epoch, cfg->num_epochs, (long long)step, (long long)total, acc_loss, lr,
+                         (start + B) / (now_seconds() - t0));
+        micro = 0;
+        acc_loss = 0.0;
+      }
+    }
+    rcc_log_progress_done();
+    const double seconds = now_seconds() - t0;
+    out->train_seconds += seconds;
+    out->epochs = epoch;
+    out->steps = (int)step;
+    RCC_TRY(export_layers(a, d));
+    double metric;
+    RCC_TRY(a->evaluate(a->evaluate_ctx, a->layers, &metric));
+    const bool better = metric > out->best_metric;
+    if (better) {
+      out->best_metric = metric;
+      out->best_epoch = epoch;
+      memcpy(d->best, rcc_clip_train_params(d->student), (size_t)np * sizeof *d->best);
+    }
+    bad_epochs = better ? 0 : bad_epochs + 1;
+    RCC_INFO("distill epoch %d/%d: loss %.5f, top-1 %.2f%% (best %.2f%%, epoch %d), %.1f images/s",
+             epoch, cfg->num_epochs, epoch_loss / (epoch_steps ? epoch_steps : 1), metric,
+             out->best_metric, out->best_epoch, N / seconds);
+    if (cfg->patience > 0 && bad_epochs >= cfg->patience && epoch < cfg->num_epochs) {
+      RCC_INFO("distill: no better top-1 for %d epoch(s): stopping early", bad_epochs);
+      break;
+    }
+  }
+  out->samples_per_second = out->train_seconds > 0 ? N * out->epochs / out->train_seconds : 0.0;
+  /* the best state, the closed-form start included, is the one the stage keeps */
+  memcpy(rcc_clip_train_params(d->student), d->best, (size_t)np * sizeof *d->best);
+  return export_layers(a, d);
+}
+
+rcc_status_t rcc_distill_run(const rcc_distill_args_t *a, rcc_distill_summary_t *out) {
+  *out = (rcc_distill_summary_t){0};
+  if (a->n_train <= 0)
+    return rcc_fail(RCC_ERR_ARG, "%s: distill has no training images", a->job->path);
+  distill_t d = {0};
+  rcc_status_t st = setup(a, &d);
+  if (st == RCC_OK) out->trained_params = rcc_clip_train_num_params(d.student);
+  if (st == RCC_OK) st = train(a, &d, out);
+  distill_free(&d);
+  return st;
+}
