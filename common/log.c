@@ -4,20 +4,15 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "common/clock.h"
 
 static int log_rank = 0, log_size = 1;
 static rcc_log_level_t log_level = RCC_LOG_INFO;
 static FILE *log_file = NULL;
 static bool progress_open = false; /* a progress line sits on the terminal unfinished */
 static double progress_last = -1e30;
-
-static double monotonic_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static bool stderr_is_terminal(void) {
   static int cached = -1;
@@ -35,7 +30,7 @@ void rcc_log_progress_done(void) {
 void rcc_log_progress(const char *fmt, ...) {
   if (log_rank != 0 || log_level > RCC_LOG_INFO) return;
   const bool tty = stderr_is_terminal();
-  const double now = monotonic_seconds();
+  const double now = rcc_now_seconds();
   if (!tty && now - progress_last < 10.0) return;
   progress_last = now;
   char line[512];

@@ -58,17 +58,21 @@ rcc_status_t rcc_zeroshot_prompt_ids(rcc_eval_ctx_t *ctx, const rcc_dataset_t *d
   return st;
 }
 
-rcc_status_t rcc_zeroshot_class_embeddings(rcc_eval_ctx_t *ctx, const rcc_dataset_t *ds,
-                                           const char *const *templates, int n_templates,
-                                           float *out) {
+rcc_status_t rcc_zeroshot_class_embeddings(rcc_eval_ctx_t *ctx, rcc_comm_t comm,
+                                           const rcc_dataset_t *ds, const char *const *templates,
+                                           int n_templates, float *out) {
   const int P = rcc_clip_get_config(ctx->model)->projection_dim;
   const int C = rcc_dataset_num_classes(ds);
   if (C <= 0) return rcc_fail(RCC_ERR_ARG, "zero-shot needs a dataset with classes");
   if (n_templates <= 0) return rcc_fail(RCC_ERR_ARG, "zero-shot needs at least one template");
+  const int rank = comm ? rcc_comm_rank(comm) : 0, size = comm ? rcc_comm_size(comm) : 1;
+  const int lo = (int)((int64_t)C * rank / size), hi = (int)((int64_t)C * (rank + 1) / size);
   char **texts = calloc((size_t)n_templates, sizeof *texts);
   float *feats = malloc((size_t)n_templates * P * sizeof *feats);
-  rcc_status_t st = (texts && feats) ? RCC_OK : rcc_fail(RCC_ERR_NOMEM, "out of memory");
-  for (int c = 0; c < C && st == RCC_OK; c++) {
+  /* every class's row, zero where another rank computes it, then one failure counter */
+  float *sum = calloc((size_t)C * P + 1, sizeof *sum);
+  rcc_status_t st = (texts && feats && sum) ? RCC_OK : rcc_fail(RCC_ERR_NOMEM, "out of memory");
+  for (int c = lo; c < hi && st == RCC_OK; c++) {
     for (int t = 0; t < n_templates && st == RCC_OK; t++) {
       free(texts[t]);
       texts[t] = fill_template(templates[t], rcc_dataset_class_name(ds, c));
@@ -80,15 +84,29 @@ rcc_status_t rcc_zeroshot_class_embeddings(rcc_eval_ctx_t *ctx, const rcc_datase
       double s = 0.0;
       for (int t = 0; t < n_templates; t++)
         s += feats[(size_t)t * P + j];
-      out[(size_t)c * P + j] = (float)(s / n_templates);
+      sum[(size_t)c * P + j] = (float)(s / n_templates);
     }
   }
-  if (st == RCC_OK) rcc_eval_normalize_rows(out, C, P);
   if (texts)
     for (int t = 0; t < n_templates; t++)
       free(texts[t]);
   free(texts);
   free(feats);
+  /* The ranks share the classes out; every rank reaches the sum, failed or not (a rank
+   * without memory for `sum` cannot, and the job aborts through its error). Adding zeros
+   * is exact: the result is bit for bit the one of a single rank. */
+  if (comm && sum) {
+    sum[(size_t)C * P] = st != RCC_OK;
+    rcc_status_t cst = rcc_comm_allreduce(comm, sum, (size_t)C * P + 1, RCC_DT_F32, RCC_OP_SUM);
+    if (st == RCC_OK && cst != RCC_OK) st = cst;
+    if (st == RCC_OK && sum[(size_t)C * P] > 0.0f)
+      st = rcc_fail(RCC_ERR_MPI, "zero-shot class embeddings failed on another rank");
+  }
+  if (st == RCC_OK) {
+    memcpy(out, sum, (size_t)C * P * sizeof *out);
+    rcc_eval_normalize_rows(out, C, P);
+  }
+  free(sum);
   return st;
 }
 
@@ -117,7 +135,11 @@ rcc_status_t rcc_zeroshot_evaluate(rcc_eval_ctx_t *ctx, rcc_comm_t comm, const r
   int *idx = malloc((size_t)chunk * sizeof *idx);
   rcc_status_t st =
       (classes && feats && scores && idx) ? RCC_OK : rcc_fail(RCC_ERR_NOMEM, "out of memory");
-  if (st == RCC_OK) st = rcc_zeroshot_class_embeddings(ctx, ds, templates, n_templates, classes);
+  /* a collective: reached even when this rank already failed (it reports the failure) */
+  if (classes) {
+    rcc_status_t cst = rcc_zeroshot_class_embeddings(ctx, comm, ds, templates, n_templates, classes);
+    if (st == RCC_OK) st = cst;
+  }
   int64_t counts[2] = {0, 0}; /* correct at top-1, top-5 */
   for (int start = lo; start < hi && st == RCC_OK; start += chunk) {
     int b = hi - start < chunk ? hi - start : chunk;

@@ -15,10 +15,11 @@ typedef struct {
 } rcc_zeroshot_result_t;
 
 /* Class embeddings (n_classes, P): per class, the text features of every template,
- * each normalized, averaged, normalized again. */
-rcc_status_t rcc_zeroshot_class_embeddings(rcc_eval_ctx_t *ctx, const rcc_dataset_t *ds,
-                                           const char *const *templates, int n_templates,
-                                           float *out);
+ * each normalized, averaged, normalized again. With comm (may be NULL) the classes are
+ * shared out in contiguous blocks and summed, so every rank gets all of them. */
+rcc_status_t rcc_zeroshot_class_embeddings(rcc_eval_ctx_t *ctx, rcc_comm_t comm,
+                                           const rcc_dataset_t *ds, const char *const *templates,
+                                           int n_templates, float *out);
 /* ids (n_classes * n_templates, max_position_embeddings): the token ids of every prompt,
  * class-major (the prompts of class c are rows c * n_templates ...), padded as HF pads. */
 rcc_status_t rcc_zeroshot_prompt_ids(rcc_eval_ctx_t *ctx, const rcc_dataset_t *ds,

@@ -313,7 +313,10 @@ rcc_status_t rcc_ckpt_write(const char *path, const rcc_ckpt_meta_t *meta,
   /* Reached by every rank or by none: the file's creation was agreed on. */
   if (file >= 0) {
     rcc_status_t st = RCC_OK;
-    if (H5Fclose(file) < 0) st = rcc_h5_fail(RCC_ERR_IO, __FILE__, __LINE__, "H5Fclose(file)");
+    /* Where a full disk shows: HDF5 flushes its cache here. */
+    if (H5Fclose(file) < 0)
+      st = rcc_fail_context(rcc_h5_fail(RCC_ERR_IO, __FILE__, __LINE__, "H5Fclose(file)"), "%s",
+                            w.path);
     rc = agree(&w, rc != RCC_OK ? rc : st);
   }
   if (rc == RCC_OK) rc = agree(&w, w.rank == 0 ? publish(&w) : RCC_OK);

@@ -25,9 +25,13 @@ static void on_error(j_common_ptr cinfo) {
 }
 
 /* Warnings are dropped (the library would print them), except premature end of data:
- * libjpeg would pad the image with gray, where Pillow raises "image file is truncated". */
+ * libjpeg would pad the image with gray, where Pillow raises "image file is truncated".
+ * The same for a marker met inside the entropy-coded data (a segment cut short): Pillow
+ * would take the gray padding there, but a corrupt image is not one to evaluate on, and
+ * a few KB of it may claim millions of pixels of padding to decode. */
 static void on_message(j_common_ptr cinfo, int level) {
-  if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) on_error(cinfo);
+  int code = cinfo->err->msg_code;
+  if (level < 0 && (code == JWRN_JPEG_EOF || code == JWRN_HIT_MARKER)) on_error(cinfo);
 }
 
 /* Everything libjpeg's error path touches lives here, owned by the caller of decode(),
@@ -49,6 +53,9 @@ static rcc_status_t decode(jpeg_job_t *job, const char *path, const uint8_t *dat
   if (cinfo->image_width > RCC_IMAGE_MAX_SIDE || cinfo->image_height > RCC_IMAGE_MAX_SIDE)
     return rcc_fail(RCC_ERR_NOMEM, "%s: JPEG of %ux%u pixels is past the limit of %d per side",
                     path, cinfo->image_width, cinfo->image_height, RCC_IMAGE_MAX_SIDE);
+  if ((unsigned long long)cinfo->image_width * cinfo->image_height > RCC_IMAGE_MAX_PIXELS)
+    return rcc_fail(RCC_ERR_NOMEM, "%s: JPEG of %ux%u pixels is past the limit of %llu pixels",
+                    path, cinfo->image_width, cinfo->image_height, RCC_IMAGE_MAX_PIXELS);
   if (cinfo->jpeg_color_space == JCS_GRAYSCALE)
     cinfo->out_color_space = JCS_GRAYSCALE;
   else if (cinfo->jpeg_color_space == JCS_YCbCr || cinfo->jpeg_color_space == JCS_RGB)

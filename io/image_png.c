@@ -13,6 +13,33 @@ static uint32_t be32(const uint8_t *p) {
   return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+/* Walks the chunks before stb_image does, refusing two kinds of corrupt file that no
+ * encoder writes and that tests/fuzz found stb_image mishandling: a chunk whose length
+ * runs past the end of the file (stb_image allocates an IDAT's claimed length before
+ * reading it: 2 GiB for a 117-byte file), and an empty first IDAT chunk (stb_image then
+ * copies zero bytes to a NULL buffer, undefined behaviour). */
+static rcc_status_t check_chunks(const char *path, const uint8_t *data, size_t size) {
+  bool idat_seen = false;
+  for (size_t at = 8; at + 8 <= size;) {
+    uint32_t len = be32(data + at);
+    const uint8_t *type = data + at + 4;
+    /* length, type, data, CRC */
+    if (size - at < 12 || len > size - at - 12)
+      return rcc_fail(RCC_ERR_FORMAT,
+                      "%s: corrupt PNG (the chunk at byte %zu claims %u bytes, past the end of "
+                      "the file)",
+                      path, at, len);
+    if (memcmp(type, "IDAT", 4) == 0) {
+      if (!idat_seen && len == 0)
+        return rcc_fail(RCC_ERR_FORMAT, "%s: corrupt PNG (its first IDAT chunk is empty)", path);
+      idat_seen = true;
+    }
+    if (memcmp(type, "IEND", 4) == 0) break;
+    at += 12 + (size_t)len;
+  }
+  return RCC_OK;
+}
+
 /* One 8-bit channel value with alpha `a` over an opaque white background: Pillow's
  * AlphaComposite.c integer formula (7 extra bits, division by 255 by shifts), which for
  * an opaque white destination reduces to this; it is exact against Pillow for all
@@ -36,6 +63,9 @@ rcc_status_t rcc_image_decode_png(const char *path, const uint8_t *data, size_t 
   if (width > RCC_IMAGE_MAX_SIDE || height > RCC_IMAGE_MAX_SIDE)
     return rcc_fail(RCC_ERR_NOMEM, "%s: PNG of %ux%u pixels is past the limit of %d per side", path,
                     width, height, RCC_IMAGE_MAX_SIDE);
+  if ((unsigned long long)width * height > RCC_IMAGE_MAX_PIXELS)
+    return rcc_fail(RCC_ERR_NOMEM, "%s: PNG of %ux%u pixels is past the limit of %llu pixels", path,
+                    width, height, RCC_IMAGE_MAX_PIXELS);
   if (depth == 16)
     return rcc_fail(RCC_ERR_UNSUPPORTED,
                     "%s: 16-bit PNG is not supported (save it with 8 bits per channel)", path);
@@ -46,6 +76,7 @@ rcc_status_t rcc_image_decode_png(const char *path, const uint8_t *data, size_t 
   if (!valid)
     return rcc_fail(RCC_ERR_FORMAT, "%s: invalid PNG colour type %d with bit depth %d", path, color,
                     depth);
+  RCC_TRY(check_chunks(path, data, size));
   if (size > INT_MAX)
     return rcc_fail(RCC_ERR_UNSUPPORTED, "%s: PNG file of %zu bytes is too large", path, size);
 

@@ -26,7 +26,7 @@ static rcc_status_t find_duplicate(const char *const *names, int n, const char *
   *dup = NULL;
   const char **sorted = malloc(((size_t)n + 1) * sizeof *sorted);
   if (!sorted) return RCC_ERR_NOMEM;
-  memcpy(sorted, names, (size_t)n * sizeof *sorted);
+  if (n > 0) memcpy(sorted, names, (size_t)n * sizeof *sorted); /* names is NULL when n is 0 */
   qsort(sorted, (size_t)n, sizeof *sorted, cmp_str_ptr);
   for (int i = 1; i < n && !*dup; i++)
     if (strcmp(sorted[i - 1], sorted[i]) == 0) *dup = sorted[i];

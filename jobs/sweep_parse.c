@@ -132,6 +132,22 @@ static void unknown_key(ctx_t *c, const yaml_node_t *k, const char *where,
     error_at(c, k, "unknown key '%s' in %s", t ? t : "?", where);
 }
 
+/* Whether the key of pair q of mapping v was given before in v: an error, as in job files
+ * (the later value would win silently, and what the first one allocated would leak). */
+static bool duplicate_key(ctx_t *c, const yaml_node_t *v, const yaml_node_pair_t *q) {
+  const yaml_node_t *k = get(c, q->key);
+  const char *t = text_of(k);
+  for (const yaml_node_pair_t *r = v->data.mapping.pairs.start; t && r < q; r++) {
+    const yaml_node_t *first = get(c, r->key);
+    if (text_of(first) && !strcmp(t, text_of(first))) {
+      error_at(c, k, "duplicate key '%s' (first given at line %d)", t,
+               (int)first->start_mark.line + 1);
+      return true;
+    }
+  }
+  return false;
+}
+
 static bool is_mapping(ctx_t *c, const yaml_node_t *v, const char *what) {
   if (v->type == YAML_MAPPING_NODE) return true;
   error_at(c, v, "%s must be a mapping", what);
@@ -182,6 +198,7 @@ static void parse_param(ctx_t *c, const yaml_node_t *k, const yaml_node_t *v,
     const yaml_node_t *key = get(c, q->key), *val = get(c, q->value);
     const char *name = text_of(key);
     long n;
+    if (duplicate_key(c, v, q)) continue;
     if (!name)
       unknown_key(c, key, path, keys);
     else if (!strcmp(name, "low") && want_number(c, val, "low", &p->low))
@@ -264,6 +281,7 @@ static void parse_metric_map(ctx_t *c, const yaml_node_t *v, const char *what, d
                              bool constraint) {
   if (!is_mapping(c, v, what)) return;
   for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top; q++) {
+    if (duplicate_key(c, v, q)) continue;
     const yaml_node_t *key = get(c, q->key), *val = get(c, q->value);
     int m = want_enum(c, key, what, rcc_metric_names);
     if (m < 0) continue;
@@ -276,6 +294,7 @@ static void parse_metric_map(ctx_t *c, const yaml_node_t *v, const char *what, d
     for (yaml_node_pair_t *r = val->data.mapping.pairs.start; r < val->data.mapping.pairs.top;
          r++) {
       static const char *const bounds[] = {"min", NULL};
+      if (duplicate_key(c, val, r)) continue;
       const char *b = text_of(get(c, r->key));
       if (b && !strcmp(b, "min"))
         want_number(c, get(c, r->value), "min", &out[m]);
@@ -291,6 +310,7 @@ static void parse_objective(ctx_t *c, const yaml_node_t *v) {
   if (!is_mapping(c, v, "objective")) return;
   int kinds = 0;
   for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top; q++) {
+    if (duplicate_key(c, v, q)) continue;
     const yaml_node_t *key = get(c, q->key), *val = get(c, q->value);
     const char *name = text_of(key);
     if (name && !strcmp(name, "maximize")) {
@@ -403,6 +423,7 @@ static void parse_root(ctx_t *c, const yaml_node_t *root, const rcc_sweep_overri
   long n;
   for (yaml_node_pair_t *q = root->data.mapping.pairs.start; q < root->data.mapping.pairs.top;
        q++) {
+    if (duplicate_key(c, root, q)) continue;
     const yaml_node_t *key = get(c, q->key), *val = get(c, q->value);
     const char *name = text_of(key);
     if (!name)

@@ -2,6 +2,8 @@
  * defaults (CLIPTextConfig, CLIPVisionConfig, CLIPConfig) for every absent key. */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +56,9 @@ static rcc_status_t get_int(const char *path, const char *section, const cJSON *
                       section, key, a->valuedouble, b->valuedouble);
     v = a;
   }
-  if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble)
+  /* The range check comes first: converting a double past INT_MAX to int is undefined. */
+  if (!cJSON_IsNumber(v) || !(fabs(v->valuedouble) <= INT_MAX) ||
+      v->valuedouble != (double)(int)v->valuedouble)
     return rcc_fail(RCC_ERR_FORMAT, "%s: %s.%s: expected an integer", path, section, key);
   *out = (int)v->valuedouble;
   return RCC_OK;
@@ -133,7 +137,7 @@ static rcc_status_t check_tower(const char *path, const char *section,
       return rcc_fail(RCC_ERR_FORMAT,
                       "%s: %s: inconsistent image_size %d, patch_size %d, num_channels %d", path,
                       section, t->image_size, t->patch_size, t->num_channels);
-  } else if (t->vocab_size <= 0 || t->max_position_embeddings <= 0 ||
+  } else if (t->vocab_size <= 0 || t->vocab_size > (1 << 24) || t->max_position_embeddings <= 0 ||
              t->max_position_embeddings > 65536) {
     return rcc_fail(RCC_ERR_FORMAT,
                     "%s: %s: inconsistent vocab_size %d, max_position_embeddings %d", path, section,

@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "compress/calibration.h"
 #include "compress/export.h"
@@ -45,12 +45,6 @@ typedef struct {
   rcc_report_t report;
 } cascade_t;
 
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static bool layer_selected(const rcc_job_t *job, const char *name) {
   bool in = false;
   for (int i = 0; i < job->num_include && !in; i++)
@@ -71,13 +65,13 @@ static rcc_status_t install(cascade_t *c, int i, const rcc_factored_t *f) {
 }
 
 static rcc_status_t validate(cascade_t *c, double *metric) {
-  double t0 = now_seconds();
+  double t0 = rcc_now_seconds();
   rcc_zeroshot_result_t r;
   RCC_TRY(rcc_zeroshot_evaluate(&c->ctx, c->s->comm, c->val_ds, rcc_default_templates,
                                 rcc_default_template_count, c->job->data.validation_samples, &r));
   c->report.validation_samples = r.samples;
   *metric = r.top1;
-  c->report.phase_seconds[RCC_PHASE_VALIDATION] += now_seconds() - t0;
+  c->report.phase_seconds[RCC_PHASE_VALIDATION] += rcc_now_seconds() - t0;
   return RCC_OK;
 }
 
@@ -92,7 +86,7 @@ static int *spread_indices(int size, int n) {
 /* Runs the calibration images and texts through the dense model with the hook attached. */
 static rcc_status_t calibrate(cascade_t *c) {
   const rcc_job_t *job = c->job;
-  double t0 = now_seconds();
+  double t0 = rcc_now_seconds();
   RCC_TRY(rcc_calib_init(&c->calib, c->ctx.model, c->s->backend, c->selected));
   c->have_calib = 1;
   int size = rcc_dataset_size(c->calib_ds);
@@ -132,7 +126,7 @@ static rcc_status_t calibrate(cascade_t *c) {
   rcc_calib_detach(c->ctx.model);
   if (st == RCC_OK) st = rcc_calib_finalize(&c->calib, c->s->comm);
   c->report.calibration_samples = n;
-  c->report.phase_seconds[RCC_PHASE_CALIBRATION] += now_seconds() - t0;
+  c->report.phase_seconds[RCC_PHASE_CALIBRATION] += rcc_now_seconds() - t0;
   for (int t = 0; texts && t < nt; t++)
     free(texts[t]);
   free(texts);
@@ -223,7 +217,7 @@ static rcc_status_t attempt(cascade_t *c, int stage_number, const rcc_stage_t *s
     RCC_TRY(st);
   }
   /* This rank's layers, then an agreement on failures, then every layer from its owner. */
-  double t0 = now_seconds();
+  double t0 = rcc_now_seconds();
   rcc_status_t st = RCC_OK;
   int done = 0, mine = 0, all = 0;
   for (int i = 0; i < c->n; i++) {
@@ -245,6 +239,7 @@ static rcc_status_t attempt(cascade_t *c, int stage_number, const rcc_stage_t *s
                             .seed = (uint64_t)c->job->seed * 1000003u + (uint64_t)i};
     in.H = c->have_calib ? rcc_calib_H(&c->calib, i, NULL, NULL) : NULL;
     st = rcc_stage_apply(stage, &in, &c->cur[i], &trial[i]);
+    if (st == RCC_OK && done == 0) rcc_fault_poison(stage_number, &trial[i]);
     if (st == RCC_OK && !all_finite(&trial[i])) {
       snprintf(note, note_cap, "non-finite values in %s", lin->name);
       st = RCC_ERR_NUMERIC;
@@ -252,14 +247,14 @@ static rcc_status_t attempt(cascade_t *c, int stage_number, const rcc_stage_t *s
     if (++done == 1) rcc_fault_point(c->rank, stage_number);
   }
   rcc_log_progress_done();
-  double t1 = now_seconds();
+  double t1 = rcc_now_seconds();
   c->report.phase_seconds[RCC_PHASE_COMPRESSION] += t1 - t0;
   st = rcc_shard_agree(c->s->comm, st);
   if (st == RCC_ERR_NUMERIC && !note[0])
     snprintf(note, note_cap, "non-finite values on another rank");
   for (int i = 0; i < c->n && st == RCC_OK; i++)
     if (c->selected[i]) st = rcc_shard_broadcast(c->s->comm, &trial[i], c->owner[i]);
-  c->report.phase_seconds[RCC_PHASE_EXCHANGE] += now_seconds() - t1;
+  c->report.phase_seconds[RCC_PHASE_EXCHANGE] += rcc_now_seconds() - t1;
   return st;
 }
 
@@ -338,10 +333,10 @@ static rcc_status_t distill(cascade_t *c, const rcc_alphaedit_config_t *cfg, rcc
                                    .evaluate = evaluate_layers,
                                    .evaluate_ctx = c};
   /* its validations count as validation, the rest as distillation */
-  const double t0 = now_seconds(), v0 = c->report.phase_seconds[RCC_PHASE_VALIDATION];
+  const double t0 = rcc_now_seconds(), v0 = c->report.phase_seconds[RCC_PHASE_VALIDATION];
   rcc_status_t st = rcc_distill_run(&args, summary);
   c->report.phase_seconds[RCC_PHASE_DISTILLATION] +=
-      now_seconds() - t0 - (c->report.phase_seconds[RCC_PHASE_VALIDATION] - v0);
+      rcc_now_seconds() - t0 - (c->report.phase_seconds[RCC_PHASE_VALIDATION] - v0);
   free(idx);
   return st;
 }
@@ -351,7 +346,7 @@ static rcc_status_t run_stage(cascade_t *c, int stage_number, const rcc_stage_t 
                               rcc_report_stage_t *rs) {
   const rcc_validation_config_t *v = &c->job->validation;
   const int max_attempts = 1 + (v->on_fail == RCC_ON_FAIL_RETRY ? v->max_retries : 0);
-  double t0 = now_seconds();
+  double t0 = rcc_now_seconds();
   rs->stage = stage;
   rs->job_index = stage_number - 1;
   rs->attempts = calloc((size_t)max_attempts, sizeof *rs->attempts);
@@ -405,12 +400,17 @@ static rcc_status_t run_stage(cascade_t *c, int stage_number, const rcc_stage_t 
       a->decision = "retry";
     } else if (v->on_fail == RCC_ON_FAIL_ABORT) {
       a->decision = "abort";
-      result = rcc_fail(RCC_ERR_NUMERIC,
-                        "%s:%d:%d: stage %s/%s kept %.1f%% of the baseline, under the threshold "
-                        "%.1f%%, and on_fail is abort",
-                        c->job->path, stage->pos.line, stage->pos.col,
-                        rcc_stage_kind_name(stage->kind), rcc_stage_method_name(stage),
-                        100.0 * a->retention, 100.0 * v->performance_threshold);
+      if (!finite)
+        result = rcc_fail(RCC_ERR_NUMERIC, "%s:%d:%d: stage %s/%s gave %s, and on_fail is abort",
+                          c->job->path, stage->pos.line, stage->pos.col,
+                          rcc_stage_kind_name(stage->kind), rcc_stage_method_name(stage), a->note);
+      else
+        result = rcc_fail(RCC_ERR_NUMERIC,
+                          "%s:%d:%d: stage %s/%s kept %.1f%% of the baseline, under the threshold "
+                          "%.1f%%, and on_fail is abort",
+                          c->job->path, stage->pos.line, stage->pos.col,
+                          rcc_stage_kind_name(stage->kind), rcc_stage_method_name(stage),
+                          100.0 * a->retention, 100.0 * v->performance_threshold);
     } else {
       a->decision = "rollback";
     }
@@ -436,7 +436,7 @@ static rcc_status_t run_stage(cascade_t *c, int stage_number, const rcc_stage_t 
     rcc_factored_free(&trial[i]);
   free(trial);
   rs->params_stored = stored_params(c);
-  rs->seconds = now_seconds() - t0;
+  rs->seconds = rcc_now_seconds() - t0;
   return result;
 }
 
@@ -647,7 +647,7 @@ static rcc_status_t resume(cascade_t *c, const char *fingerprint, int *start) {
 }
 
 rcc_status_t rcc_cascade_run(const rcc_job_t *job, rcc_session_t *s, bool fresh) {
-  double t0 = now_seconds();
+  double t0 = rcc_now_seconds();
   cascade_t c = {.job = job, .s = s, .rank = rcc_comm_rank(s->comm), .last_committed = -1};
   c.report = (rcc_report_t){.job = job,
                             .ranks = rcc_comm_size(s->comm),
@@ -696,9 +696,9 @@ rcc_status_t rcc_cascade_run(const rcc_job_t *job, rcc_session_t *s, bool fresh)
     }
     const int f = job->checkpoint_frequency;
     if (st == RCC_OK && stage_st == RCC_OK && f > 0 && (i + 1) % f == 0) {
-      double t1 = now_seconds();
+      double t1 = rcc_now_seconds();
       st = save_checkpoint(&c, i + 1, fingerprint);
-      c.report.phase_seconds[RCC_PHASE_CHECKPOINT] += now_seconds() - t1;
+      c.report.phase_seconds[RCC_PHASE_CHECKPOINT] += rcc_now_seconds() - t1;
     }
   }
   if (stage_st == RCC_ERR_NUMERIC) c.report.outcome = "aborted";
@@ -707,10 +707,10 @@ rcc_status_t rcc_cascade_run(const rcc_job_t *job, rcc_session_t *s, bool fresh)
   if (st == RCC_OK) {
     c.report.final_params_stored = stored_params(&c);
     fill_layers(&c);
-    double t1 = now_seconds();
+    double t1 = rcc_now_seconds();
     if (c.rank == 0) st = write_outputs(&c);
-    c.report.phase_seconds[RCC_PHASE_OUTPUTS] += now_seconds() - t1;
-    c.report.seconds_total = now_seconds() - t0;
+    c.report.phase_seconds[RCC_PHASE_OUTPUTS] += rcc_now_seconds() - t1;
+    c.report.seconds_total = rcc_now_seconds() - t0;
     if (st == RCC_OK && c.rank == 0) st = rcc_report_write(&c.report, job->output);
     if (st == RCC_OK && c.rank == 0) rcc_report_print_summary(&c.report, stdout);
   }

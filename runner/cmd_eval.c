@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "eval/zeroshot.h"
 #include "runner/commands.h"
@@ -73,12 +73,6 @@ static rcc_status_t read_templates(const char *path, lines_t *out) {
   if (st == RCC_OK && out->n == 0) st = rcc_fail(RCC_ERR_FORMAT, "%s: no templates", path);
   if (st != RCC_OK) lines_free(out);
   return st;
-}
-
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static void print_result(const char *model, const char *data, rcc_session_t *s, int json,
@@ -178,7 +172,7 @@ int rcc_cmd_eval(int argc, char **argv) {
     lines_free(&templates);
     return rcc_cmd_report_error();
   }
-  double t0 = now_seconds();
+  double t0 = rcc_now_seconds();
   rcc_status_t st = rcc_dataset_open(data, &ds);
   if (st == RCC_OK) st = rcc_eval_ctx_open(&ctx, model, s.backend, batch);
   if (st == RCC_OK) {
@@ -190,11 +184,11 @@ int rcc_cmd_eval(int argc, char **argv) {
       int nt = templates.n ? templates.n : rcc_default_template_count;
       st = rcc_zeroshot_evaluate(&ctx, s.comm, ds, tmpl, nt, limit, &zs);
       if (st == RCC_OK && rcc_comm_rank(s.comm) == 0)
-        print_result(model, data, &s, json, &zs, NULL, now_seconds() - t0);
+        print_result(model, data, &s, json, &zs, NULL, rcc_now_seconds() - t0);
     } else {
       st = rcc_retrieval_evaluate(&ctx, s.comm, ds, limit, &rt);
       if (st == RCC_OK && rcc_comm_rank(s.comm) == 0)
-        print_result(model, data, &s, json, NULL, &rt, now_seconds() - t0);
+        print_result(model, data, &s, json, NULL, &rt, rcc_now_seconds() - t0);
     }
   }
   if (st == RCC_OK) {

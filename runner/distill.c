@@ -6,20 +6,14 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "compress/distill_loss.h"
 #include "compress/optim.h"
 #include "eval/zeroshot.h"
 #include "model/clip_train.h"
 #include "runner/shard.h"
-
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Everything the loop allocates, freed in one place. */
 typedef struct {
@@ -36,6 +30,8 @@ typedef struct {
   uint8_t *decay;           /* per parameter: weight decay applies */
   uint8_t *pull;            /* per parameter: alpha, pulled toward its start */
   int *order, *batch_idx;   /* (n_train) shuffled positions, (local batch) dataset indices */
+  bool text_frozen;         /* no text layer compressed: the student's class embeddings are
+                               the teacher's, and the text tower never runs */
   rcc_adamw_t opt;
 } distill_t;
 
@@ -70,8 +66,8 @@ static rcc_status_t teacher_outputs(const rcc_distill_args_t *a, distill_t *d) {
   const int rank = rcc_comm_rank(a->s->comm), size = rcc_comm_size(a->s->comm);
   const int lo = (int)((int64_t)a->n_train * rank / size);
   const int hi = (int)((int64_t)a->n_train * (rank + 1) / size);
-  rcc_status_t st = rcc_zeroshot_class_embeddings(&teacher, a->classes, rcc_default_templates,
-                                                  d->NT, d->K_t);
+  rcc_status_t st = rcc_zeroshot_class_embeddings(&teacher, a->s->comm, a->classes,
+                                                  rcc_default_templates, d->NT, d->K_t);
   memset(d->img_t, 0, (size_t)a->n_train * d->P * sizeof *d->img_t);
   if (st == RCC_OK && hi > lo)
     st = rcc_eval_dataset_features(&teacher, a->train, a->train_idx + lo, hi - lo, false,
@@ -122,6 +118,11 @@ static rcc_status_t setup(const rcc_distill_args_t *a, distill_t *d) {
     return rcc_fail(RCC_ERR_NOMEM, "distillation: out of memory for batches of %d", local_max);
   RCC_TRY(rcc_zeroshot_prompt_ids(a->ctx, a->classes, rcc_default_templates, d->NT, d->ids));
   RCC_TRY(teacher_outputs(a, d));
+  d->text_frozen = true;
+  for (int i = 0; i < a->n; i++)
+    if (a->selected[i] && strncmp(rcc_clip_linear(a->ctx->model, i)->name, "text", 4) == 0)
+      d->text_frozen = false;
+  if (d->text_frozen) memcpy(d->K_s, d->K_t, (size_t)d->C * d->P * sizeof *d->K_s);
 
   rcc_factored_t **ptrs = calloc((size_t)a->n, sizeof *ptrs);
   if (!ptrs) return rcc_fail(RCC_ERR_NOMEM, "out of memory");
@@ -188,8 +189,11 @@ static rcc_status_t micro_step(const rcc_distill_args_t *a, distill_t *d, int st
     memcpy(img_t + (size_t)i * d->P, d->img_t + (size_t)d->order[lo + i] * d->P,
            (size_t)d->P * sizeof *img_t);
   }
-  rcc_status_t st = rcc_clip_train_text_forward(d->student, d->ids, d->R, d->T, d->E);
-  if (st == RCC_OK) rcc_distill_classes_forward(d->E, d->C, d->NT, d->P, d->cache, d->K_s);
+  rcc_status_t st = RCC_OK;
+  if (!d->text_frozen) {
+    st = rcc_clip_train_text_forward(d->student, d->ids, d->R, d->T, d->E);
+    if (st == RCC_OK) rcc_distill_classes_forward(d->E, d->C, d->NT, d->P, d->cache, d->K_s);
+  }
   if (st == RCC_OK && b > 0) st = rcc_eval_dataset_pixels(a->ctx, a->train, d->batch_idx, b, d->pixels);
   if (st == RCC_OK && b > 0) st = rcc_clip_train_image_forward(d->student, d->pixels, b, d->img_s);
   if (st == RCC_OK)
@@ -197,7 +201,7 @@ static rcc_status_t micro_step(const rcc_distill_args_t *a, distill_t *d, int st
                           1.0 / size, d->P, loss, d->d_img, d->dK);
   free(img_t);
   if (st == RCC_OK && b > 0) st = rcc_clip_train_image_backward(d->student, d->d_img);
-  if (st == RCC_OK) {
+  if (st == RCC_OK && !d->text_frozen) {
     rcc_distill_classes_backward(d->dK, d->cache, d->K_s, d->C, d->NT, d->P, d->dE);
     st = rcc_clip_train_text_backward(d->student, d->dE);
   }
@@ -256,7 +260,7 @@ static rcc_status_t train(const rcc_distill_args_t *a, distill_t *d, rcc_distill
   int64_t step = 0;
   for (int epoch = 1; epoch <= cfg->num_epochs; epoch++) {
     shuffle(d->order, N, (uint64_t)a->job->seed * 7919u + (uint64_t)epoch);
-    const double t0 = now_seconds();
+    const double t0 = rcc_now_seconds();
     double epoch_loss = 0.0, acc_loss = 0.0;
     int micro = 0, epoch_steps = 0;
     for (int bi = 0; bi < batches; bi++) {
@@ -277,13 +281,13 @@ static rcc_status_t train(const rcc_distill_args_t *a, distill_t *d, rcc_distill
         step++;
         rcc_log_progress("distill epoch %d/%d step %lld/%lld: loss %.5f, lr %.2e, %.1f images/s",
                          epoch, cfg->num_epochs, (long long)step, (long long)total, acc_loss, lr,
-                         (start + B) / (now_seconds() - t0));
+                         (start + B) / (rcc_now_seconds() - t0));
         micro = 0;
         acc_loss = 0.0;
       }
     }
     rcc_log_progress_done();
-    const double seconds = now_seconds() - t0;
+    const double seconds = rcc_now_seconds() - t0;
     out->train_seconds += seconds;
     out->epochs = epoch;
     out->steps = (int)step;

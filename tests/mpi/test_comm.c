@@ -156,9 +156,10 @@ static void check_local_ranks(rcc_comm_t c) {
   char host[MPI_MAX_PROCESSOR_NAME] = {0};
   int len = 0;
   MPI_Get_processor_name(host, &len);
-  int64_t node = 1469598103934665603LL; /* FNV-1a of the host name */
+  uint64_t hash = 1469598103934665603ULL; /* FNV-1a of the host name, unsigned: it wraps */
   for (int i = 0; i < len; i++)
-    node = (node ^ (unsigned char)host[i]) * 1099511628211LL;
+    hash = (hash ^ (unsigned char)host[i]) * 1099511628211ULL;
+  int64_t node = (int64_t)(hash >> 1);
   int64_t mine[2] = {node, lr}, *all = malloc(sizeof mine * size);
   CHECK(rcc_comm_allgather(c, mine, all, 2, RCC_DT_I64) == RCC_OK, "allgather of local ranks");
   int on_node = 0, seen = 0;

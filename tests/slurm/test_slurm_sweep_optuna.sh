@@ -2,15 +2,23 @@
 # The optuna sampler on a private single-node Slurm: `rcc-dist sweep --submit --sampler
 # optuna`, 4 trials 2 at a time, each asking and telling one study in the sweep's journal
 # file; every trial is complete with its own optuna trial number (0..3), and the report
-# marks the Pareto front. Skipped (77) when the `optuna` command is not installed
-# (`make deps` pip-installs it).
+# marks the Pareto front. Optuna comes from PyPI into the test's own virtual environment,
+# kept next to the binary (BUILD/optuna-venv) so that later runs reuse it; its bin/ goes
+# first on PATH, which sbatch passes on to the array tasks. Skipped (77) when it cannot be
+# installed (no python3-venv, no network to PyPI).
 # usage: test_slurm_sweep_optuna.sh RCC_DIST SOURCE_DIR
 set -u
 bin=$1
 src=$2
 . "$(dirname "$0")/slurm_lib.sh"
 . "$(dirname "$0")/sweep_lib.sh"
-command -v optuna >/dev/null || slurm_skip "optuna not installed (python3 -m pip install optuna)"
+venv=$(dirname "$(realpath "$bin")")/optuna-venv
+if [ ! -x "$venv/bin/optuna" ]; then
+  echo "installing optuna from PyPI into $venv"
+  { python3 -m venv "$venv" && "$venv/bin/python" -m pip install -q optuna; } >"$venv.log" 2>&1 ||
+    slurm_skip "optuna could not be installed into $venv (see $venv.log)"
+fi
+export PATH=$venv/bin:$PATH
 slurm_start
 cd "$SLURM_TMP" || exit 1
 sweep_files "$src" grid
