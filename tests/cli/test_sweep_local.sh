@@ -19,20 +19,9 @@ bad() {
   failures=$((failures + 1))
 }
 
-cat >base.yaml <<YAML
-model: $src/tests/fixtures/clip-tiny-a
-output: run
-backend: cpu
-threads: 1
-data: {calibration: fmnist:train, calibration_samples: 32, validation: fmnist:test, validation_samples: 100}
-layers: {include: ['*encoder.layers.*']}
-cascade:
-  stages:
-    - {name: dare, config: {method: wanda, target_sparsity: 0.5}}
-    - {name: nullu, config: {method: residual, energy_threshold: 0.9, rank_reduction_ratio: 0.25}}
-    - {name: alphaedit, config: {method: closed_form}}
-  validation: {performance_threshold: 0.01}
-YAML
+. "$src/tests/lib/small_job.sh"
+{ small_job "$src/tests/fixtures/clip-tiny-a" run 32 100 "performance_threshold: 0.01"
+  echo "threads: 1"; } >base.yaml
 
 # 1. Bad sweep files: each error names sweep.yaml:line:col; nothing is created.
 check_error() { # check_error NAME WANT_REGEX: the sweep in NAME.yaml must fail with WANT

@@ -198,20 +198,9 @@ done
 
 # ---- 2. faults in whole runs ------------------------------------------------------------
 
+. "$src/tests/lib/small_job.sh"
 job() { # job OUTPUT [VALIDATION]: the three-stage job of tests/runs/test_ranks_and_resume.sh
-  cat <<YAML
-model: models/clip-fmnist
-output: $1
-backend: cpu
-data: {calibration: fmnist:train, calibration_samples: 64, validation: fmnist:test, validation_samples: 500}
-layers: {include: ['*encoder.layers.*']}
-cascade:
-  stages:
-    - {name: dare, config: {method: wanda, target_sparsity: 0.5}}
-    - {name: nullu, config: {method: residual, energy_threshold: 0.9, rank_reduction_ratio: 0.25}}
-    - {name: alphaedit, config: {method: closed_form}}
-  validation: {${2:-performance_threshold: 0.5}}
-YAML
+  small_job models/clip-fmnist "$1" 64 500 "${2:-}"
 }
 # run OUT JOB [ENV...]: the job on 2 ranks; prints the exit status, output in OUT.
 run() {

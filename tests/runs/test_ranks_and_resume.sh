@@ -14,22 +14,9 @@ passed=0 failures=0
 ok() { passed=$((passed + 1)); }
 bad() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
+. "$src/tests/lib/small_job.sh"
 # job OUTPUT: a small three-stage job on the embedded model
-job() {
-  cat <<YAML
-model: models/clip-fmnist
-output: $1
-backend: cpu
-data: {calibration: fmnist:train, calibration_samples: 64, validation: fmnist:test, validation_samples: 500}
-layers: {include: ['*encoder.layers.*']}
-cascade:
-  stages:
-    - {name: dare, config: {method: wanda, target_sparsity: 0.5}}
-    - {name: nullu, config: {method: residual, energy_threshold: 0.9, rank_reduction_ratio: 0.25}}
-    - {name: alphaedit, config: {method: closed_form}}
-  validation: {performance_threshold: 0.5}
-YAML
-}
+job() { small_job models/clip-fmnist "$1" 64 500; }
 
 run() { # run NP JOB [env...]: runs the job on NP ranks, output in $tmp/log-NP
   local np=$1 file=$2

@@ -3,20 +3,9 @@
 # sweep_files SRC SAMPLER: writes base.yaml (a three-stage job of the tiny fixture model,
 # one thread) and sweep.yaml (4 trials, 2 at a time, SAMPLER) in the current directory.
 sweep_files() {
-  cat >base.yaml <<YAML
-model: $1/tests/fixtures/clip-tiny-a
-output: run
-backend: cpu
-threads: 1
-data: {calibration: fmnist:train, calibration_samples: 32, validation: fmnist:test, validation_samples: 100}
-layers: {include: ['*encoder.layers.*']}
-cascade:
-  stages:
-    - {name: dare, config: {method: wanda, target_sparsity: 0.5}}
-    - {name: nullu, config: {method: residual, energy_threshold: 0.9, rank_reduction_ratio: 0.25}}
-    - {name: alphaedit, config: {method: closed_form}}
-  validation: {performance_threshold: 0.01}
-YAML
+  . "$1/tests/lib/small_job.sh"
+  { small_job "$1/tests/fixtures/clip-tiny-a" run 32 100 "performance_threshold: 0.01"
+    echo "threads: 1"; } >base.yaml
   cat >sweep.yaml <<YAML
 base: base.yaml
 output: out

@@ -33,19 +33,10 @@ wait_job() {
 }
 
 # job OUTPUT: a three-stage job on the embedded model, checkpointing every stage.
+. "$src/tests/lib/small_job.sh"
 job() {
+  small_job "$src/models/clip-fmnist" "$1" 64 300
   cat <<YAML
-model: $src/models/clip-fmnist
-output: $1
-backend: cpu
-data: {calibration: fmnist:train, calibration_samples: 64, validation: fmnist:test, validation_samples: 300}
-layers: {include: ['*encoder.layers.*']}
-cascade:
-  stages:
-    - {name: dare, config: {method: wanda, target_sparsity: 0.5}}
-    - {name: nullu, config: {method: residual, energy_threshold: 0.9, rank_reduction_ratio: 0.25}}
-    - {name: alphaedit, config: {method: closed_form}}
-  validation: {performance_threshold: 0.5}
   checkpoint_frequency: 1
 slurm: {cpus_per_task: 2, time: "3", requeue: true}
 YAML
