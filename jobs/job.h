@@ -83,7 +83,7 @@ typedef struct {
   double regularization;    /* >= 0: lambda of the closed form */
   bool null_space;          /* restrict the update to the null space of K0 */
   double null_space_energy; /* (0, 1]: energy of K0 K0^T the preserved subspace keeps */
-  rcc_importance_t importance_metric;
+  rcc_importance_t importance_metric; /* the seed's key: accepted and recorded, not used */
   double learning_rate;  /* > 0 (distill) */
   int num_epochs;        /* >= 1 (distill) */
   int batch_size;        /* > 0 (distill) */
