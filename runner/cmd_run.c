@@ -1,10 +1,12 @@
 /* `rcc-dist JOB.yaml`: runs a compression job into its run directory (`output:`). */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "runner/cascade.h"
@@ -34,6 +36,34 @@ static rcc_status_t make_dirs(const char *path) {
   if (mkdir(buf, 0755) != 0 && errno != EEXIST)
     return rcc_fail(RCC_ERR_IO, "%s: cannot create directory: %s", buf, strerror(errno));
   return RCC_OK;
+}
+
+/* SIGTERM (Slurm's time limit, scancel, mpirun forwarding ^C) and SIGINT end a run at once;
+ * rank 0 first says what is kept and how to go on. The message is formatted before the
+ * handler is installed: in the handler only write() and raise() are async-signal-safe. */
+static char interrupted_message[4400];
+static size_t interrupted_length;
+
+static void on_termination(int sig) {
+  if (write(STDERR_FILENO, interrupted_message, interrupted_length) < 0) {
+    /* nothing more can be done about a lost message while the process ends */
+  }
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+static void say_on_termination(const rcc_job_t *job) {
+  int n = snprintf(interrupted_message, sizeof interrupted_message,
+                   "\nrcc-dist: interrupted: the committed stages are kept in %s/checkpoints; "
+                   "run the same command again to resume after the last one\n",
+                   job->output);
+  if (n < 0) n = 0;
+  interrupted_length = (size_t)n < sizeof interrupted_message ? (size_t)n
+                                                              : sizeof interrupted_message - 1;
+  struct sigaction sa = {.sa_handler = on_termination};
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
 }
 
 int rcc_cmd_run(int argc, char **argv) {
@@ -84,6 +114,7 @@ int rcc_cmd_run(int argc, char **argv) {
     if (st == RCC_OK && !(log = fopen(path, "a")))
       st = rcc_fail(RCC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     rcc_log_set_file(log);
+    say_on_termination(job);
   }
   if (st == RCC_OK) {
     RCC_INFO("job %s (sha256 %s): %d stage%s, backend %s, %d rank%s", job->path, job->sha256_hex,

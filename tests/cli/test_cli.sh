@@ -71,5 +71,22 @@ printf 'image,caption\n' >"$tmp/pairs.csv"
 for f in "$src"/tests/fixtures/images/*.png; do printf '%s,a photo of %s\n' "$f" "$(basename "$f" .png)" >>"$tmp/pairs.csv"; done
 expect 0 'image->text  R@1' -- "$bin" eval --model "$tiny" --data "csv:$tmp/pairs.csv"
 
+# SIGTERM during a job (Slurm's time limit, scancel): the job ends at once with the signal's
+# status, and says where the committed checkpoints are and how to resume.
+sed -e "s#^output: .*#output: $tmp/term#" -e "s#^model: .*#model: $src/models/clip-fmnist#" \
+  -e 's/validation_samples: [0-9]*/validation_samples: 10000/' "$src/examples/clip-fmnist.yaml" >"$tmp/term.yaml"
+"$bin" "$tmp/term.yaml" >"$tmp/term.log" 2>&1 &
+pid=$!
+for _ in $(seq 300); do [ -f "$tmp/term/checkpoints/stage-1.h5" ] && break; sleep 0.1; done
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+if [ "$rc" = 143 ] && grep -q "interrupted: the committed stages are kept in $tmp/term/checkpoints" "$tmp/term.log"; then
+  passed=$((passed + 1))
+else
+  echo "FAIL: SIGTERM: exit $rc (want 143), log: $(tail -n 2 "$tmp/term.log")"
+  failures=$((failures + 1))
+fi
+
 echo "$passed passed, $failures failed"
 [ "$failures" -eq 0 ]
