@@ -36,7 +36,8 @@ test: build
 
 # The unit and MPI tests built with AddressSanitizer + UndefinedBehaviorSanitizer (CUDA
 # off), leaks checked; any report fails its test. CI runs it after `make test` (.ci/run):
-# the build and run add several minutes, kept out of the default suite. tests/sanitize/lsan.supp lists leaks inside Open MPI and
+# the build and run add several minutes, kept out of the default suite.
+# tests/sanitize/lsan.supp lists leaks inside Open MPI and
 # libevent themselves, never in rcc-dist code; those are matched on full allocation stacks
 # (fast_unwind_on_malloc=0), which only the MPI tests need, as only they start MPI.
 SAN_BUILD ?= build-asan
