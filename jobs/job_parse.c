@@ -116,13 +116,7 @@ static void error_at(ctx_t *c, const yaml_node_t *n, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  /* Underline a scalar that sits on one line; a caret alone for anything bigger. */
-  int width = 1;
-  if (n->type == YAML_SCALAR_NODE && n->end_mark.line == n->start_mark.line &&
-      n->end_mark.column > n->start_mark.column)
-    width = (int)(n->end_mark.column - n->start_mark.column);
-  rcc_job_pos_t p = pos_of(n);
-  rcc_yaml_diag_error(&c->diag, p.line, p.col, width, "%s", msg);
+  rcc_yaml_diag_node_error(&c->diag, n, msg);
 }
 
 /* How a value reads in a message: 'abc', the quoted string "0.5", a list, ... */

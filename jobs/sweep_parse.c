@@ -35,12 +35,7 @@ static void error_at(ctx_t *c, const yaml_node_t *n, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  int width = 1;
-  if (n->type == YAML_SCALAR_NODE && n->end_mark.line == n->start_mark.line &&
-      n->end_mark.column > n->start_mark.column)
-    width = (int)(n->end_mark.column - n->start_mark.column);
-  rcc_yaml_diag_error(&c->diag, (int)n->start_mark.line + 1, (int)n->start_mark.column + 1, width,
-                      "%s", msg);
+  rcc_yaml_diag_node_error(&c->diag, n, msg);
 }
 
 static yaml_node_t *get(ctx_t *c, int id) { return yaml_document_get_node(c->doc, id); }

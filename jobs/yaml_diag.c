@@ -160,3 +160,12 @@ const char *rcc_did_you_mean(const char *word, const char *const *candidates, si
   }
   return best;
 }
+
+void rcc_yaml_diag_node_error(rcc_yaml_diag_t *d, const yaml_node_t *n, const char *message) {
+  int width = 1;
+  if (n->type == YAML_SCALAR_NODE && n->end_mark.line == n->start_mark.line &&
+      n->end_mark.column > n->start_mark.column)
+    width = (int)(n->end_mark.column - n->start_mark.column);
+  rcc_yaml_diag_error(d, (int)n->start_mark.line + 1, (int)n->start_mark.column + 1, width, "%s",
+                      message);
+}

@@ -5,6 +5,7 @@
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
+#include <yaml.h>
 
 typedef struct {
   const char *path; /* the file's name as the user wrote it */
@@ -28,6 +29,9 @@ void rcc_yaml_diag_free(rcc_yaml_diag_t *d);
 void rcc_yaml_diag_error(rcc_yaml_diag_t *d, int line, int col, int width, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
+/* The same at a libyaml node: its start position, a scalar on one line underlined whole,
+ * a caret alone for anything bigger. `message` is the finished text. */
+void rcc_yaml_diag_node_error(rcc_yaml_diag_t *d, const yaml_node_t *n, const char *message);
 /* Collected text ("" when there is none); ends with a note when errors were dropped. */
 const char *rcc_yaml_diag_text(rcc_yaml_diag_t *d);
 

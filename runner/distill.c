@@ -24,6 +24,7 @@ typedef struct {
   float *img_t;             /* (n_train, P) teacher image features */
   float *pixels;            /* (local batch, 3, S, S) */
   float *img_s, *d_img;     /* (local batch, P) */
+  float *img_t_batch;       /* (local batch, P): the teacher features of this batch */
   float *E, *dE;            /* (R, P) */
   float *K_s, *dK, *cache;  /* (C, P), (C, P), ensemble cache */
   float *start, *best;      /* parameters at the start and at the best epoch */
@@ -43,6 +44,7 @@ static void distill_free(distill_t *d) {
   free(d->pixels);
   free(d->img_s);
   free(d->d_img);
+  free(d->img_t_batch);
   free(d->E);
   free(d->dE);
   free(d->K_s);
@@ -106,6 +108,7 @@ static rcc_status_t setup(const rcc_distill_args_t *a, distill_t *d) {
   d->pixels = malloc((size_t)local_max * 3 * S * S * sizeof *d->pixels);
   d->img_s = malloc((size_t)local_max * d->P * sizeof *d->img_s);
   d->d_img = malloc((size_t)local_max * d->P * sizeof *d->d_img);
+  d->img_t_batch = malloc((size_t)local_max * d->P * sizeof *d->img_t_batch);
   d->E = malloc((size_t)d->R * d->P * sizeof *d->E);
   d->dE = malloc((size_t)d->R * d->P * sizeof *d->dE);
   d->K_s = malloc((size_t)d->C * d->P * sizeof *d->K_s);
@@ -113,8 +116,8 @@ static rcc_status_t setup(const rcc_distill_args_t *a, distill_t *d) {
   d->cache = malloc(rcc_distill_classes_cache_floats(d->C, d->NT, d->P) * sizeof *d->cache);
   d->order = malloc((size_t)a->n_train * sizeof *d->order);
   d->batch_idx = malloc((size_t)local_max * sizeof *d->batch_idx);
-  if (!d->ids || !d->K_t || !d->img_t || !d->pixels || !d->img_s || !d->d_img || !d->E ||
-      !d->dE || !d->K_s || !d->dK || !d->cache || !d->order || !d->batch_idx)
+  if (!d->ids || !d->K_t || !d->img_t || !d->pixels || !d->img_s || !d->d_img ||
+      !d->img_t_batch || !d->E || !d->dE || !d->K_s || !d->dK || !d->cache || !d->order || !d->batch_idx)
     return rcc_fail(RCC_ERR_NOMEM, "distillation: out of memory for batches of %d", local_max);
   RCC_TRY(rcc_zeroshot_prompt_ids(a->ctx, a->classes, rcc_default_templates, d->NT, d->ids));
   RCC_TRY(teacher_outputs(a, d));
@@ -182,8 +185,7 @@ static rcc_status_t micro_step(const rcc_distill_args_t *a, distill_t *d, int st
   const int rank = rcc_comm_rank(a->s->comm), size = rcc_comm_size(a->s->comm);
   const int lo = start + (int)((int64_t)B * rank / size);
   const int b = start + (int)((int64_t)B * (rank + 1) / size) - lo;
-  float *img_t = malloc((size_t)(b > 0 ? b : 1) * d->P * sizeof *img_t);
-  if (!img_t) return rcc_fail(RCC_ERR_NOMEM, "out of memory");
+  float *img_t = d->img_t_batch;
   for (int i = 0; i < b; i++) {
     d->batch_idx[i] = a->train_idx[d->order[lo + i]];
     memcpy(img_t + (size_t)i * d->P, d->img_t + (size_t)d->order[lo + i] * d->P,
@@ -199,7 +201,6 @@ static rcc_status_t micro_step(const rcc_distill_args_t *a, distill_t *d, int st
   if (st == RCC_OK)
     st = rcc_distill_loss(a->s->backend, lc, d->img_s, img_t, b, 1.0 / B, d->K_s, d->K_t, d->C,
                           1.0 / size, d->P, loss, d->d_img, d->dK);
-  free(img_t);
   if (st == RCC_OK && b > 0) st = rcc_clip_train_image_backward(d->student, d->d_img);
   if (st == RCC_OK && !d->text_frozen) {
     rcc_distill_classes_backward(d->dK, d->cache, d->K_s, d->C, d->NT, d->P, d->dE);

@@ -212,3 +212,21 @@ slurm_sbatch_wait() {
   fi
   return "$rc"
 }
+
+# slurm_wait_job ID: waits (120 s at most) until the job has ended; prints its final state
+# (COMPLETED, FAILED, ...); returns 1 when it has not ended by then.
+slurm_wait_job() {
+  local state
+  for _ in $(seq 240); do
+    state=$(scontrol show job -o "$1" 2>/dev/null | grep -o 'JobState=[A-Z_]*')
+    case "${state#JobState=}" in
+    COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY | BOOT_FAIL)
+      echo "${state#JobState=}"
+      return 0
+      ;;
+    esac
+    sleep 0.5
+  done
+  echo "${state#JobState=}"
+  return 1
+}

@@ -15,23 +15,6 @@ slurm_start
 slurm_has_pmix || slurm_skip "srun has no pmix plugin (srun --mpi=list); the script uses --mpi=pmix"
 cd "$SLURM_TMP" || exit 1
 
-# wait_job ID: waits (120 s at most) until the job has ended; prints its final state.
-wait_job() {
-  local state
-  for _ in $(seq 240); do
-    state=$(scontrol show job -o "$1" 2>/dev/null | grep -o 'JobState=[A-Z_]*')
-    case "${state#JobState=}" in
-    COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY | BOOT_FAIL)
-      echo "${state#JobState=}"
-      return 0
-      ;;
-    esac
-    sleep 0.5
-  done
-  echo "${state#JobState=}"
-  return 1
-}
-
 # job OUTPUT: a three-stage job on the embedded model, checkpointing every stage.
 . "$src/tests/lib/small_job.sh"
 job() {
@@ -59,7 +42,7 @@ grep -q '^\[ "${SLURM_RESTART_COUNT:-0}" = 0 \] && export RCC_FAULT' "$script" |
 
 id=$(sbatch --parsable "$script") || slurm_fail "sbatch $script failed"
 out=run/slurm/run-$id.out err=run/slurm/run-$id.err
-state=$(wait_job "$id") || slurm_fail "the first run of job $id did not end within 120 s ($state)"
+state=$(slurm_wait_job "$id") || slurm_fail "the first run of job $id did not end within 120 s ($state)"
 [ "$state" = FAILED ] || fail "the first run of job $id ended $state, not FAILED: $(tail -n 5 "$err")"
 grep -q 'RCC_FAULT: exiting abruptly in stage 2' "$err" || fail "no word of the fault in $err"
 [ -f run/checkpoints/stage-1.h5 ] || fail "no checkpoint of stage 1 after the first run"
@@ -71,7 +54,7 @@ scontrol requeue "$id" || slurm_fail "scontrol requeue $id failed"
 # EligibleTime 121 s after the requeue) before it may start again; a test need not wait.
 begin=$(scontrol show job -o "$id" | grep -o 'EligibleTime=[^ ]*')
 scontrol update JobId="$id" StartTime=now || slurm_fail "cannot move the requeued job's start to now"
-state=$(wait_job "$id") || slurm_fail "the requeued job $id did not end within 120 s ($state)"
+state=$(slurm_wait_job "$id") || slurm_fail "the requeued job $id did not end within 120 s ($state)"
 [ "$state" = COMPLETED ] || {
   tail -n 20 "$out" "$err" | sed 's/^/    /'
   slurm_fail "the requeued job $id ended $state"

@@ -15,23 +15,6 @@ slurm_start
 slurm_has_pmix || slurm_skip "srun has no pmix plugin (srun --mpi=list); the script uses --mpi=pmix"
 cd "$SLURM_TMP" || exit 1
 
-# wait_job ID: waits (120 s at most) until the job has ended; prints its final state.
-wait_job() {
-  local state
-  for _ in $(seq 240); do
-    state=$(scontrol show job -o "$1" 2>/dev/null | grep -o 'JobState=[A-Z_]*')
-    case "${state#JobState=}" in
-    COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY | BOOT_FAIL)
-      echo "${state#JobState=}"
-      return 0
-      ;;
-    esac
-    sleep 0.5
-  done
-  echo "${state#JobState=}"
-  return 1
-}
-
 cat >job.yaml <<YAML
 model: $src/models/clip-fmnist
 output: out
@@ -78,7 +61,7 @@ for unwanted in '--gpus-per-task' '--requeue' 'NCCL_DEBUG' '--nodes=3'; do
   grep -qF -- "$unwanted" "$script" && fail "'$unwanted' in the CPU job's script $script"
 done
 
-state=$(wait_job "$id") || slurm_fail "job $id did not end within 120 s (state $state)"
+state=$(slurm_wait_job "$id") || slurm_fail "job $id did not end within 120 s (state $state)"
 log=out/slurm/job-$id.out
 [ "$state" = COMPLETED ] || {
   echo "job $id ended $state; its output:"
