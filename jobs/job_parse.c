@@ -554,12 +554,13 @@ static void parse_trainable(ctx_t *c, const yaml_node_t *key, const yaml_node_t 
     const char *s;
     if (!get_string(c, key, item, &s)) continue;
     int b = 0;
-    while (rcc_trainable_names[b] && strcmp(rcc_trainable_names[b], s)) b++;
+    while (rcc_trainable_names[b] && strcmp(rcc_trainable_names[b], s))
+      b++;
     if (rcc_trainable_names[b])
       cfg->trainable |= 1u << b;
     else
-      error_at(c, item, "'%s' items must be alpha, lowrank or sparse_values, got '%s'",
-               scalar(key), s);
+      error_at(c, item, "'%s' items must be alpha, lowrank or sparse_values, got '%s'", scalar(key),
+               s);
   }
 }
 

@@ -18,21 +18,21 @@
 /* Everything the loop allocates, freed in one place. */
 typedef struct {
   rcc_clip_train_t *student;
-  int C, NT, T, P, R;       /* classes, templates, text length, embedding width, prompts */
-  int32_t *ids;             /* (R, T) prompt token ids */
-  float *K_t;               /* (C, P) teacher class embeddings */
-  float *img_t;             /* (n_train, P) teacher image features */
-  float *pixels;            /* (local batch, 3, S, S) */
-  float *img_s, *d_img;     /* (local batch, P) */
-  float *img_t_batch;       /* (local batch, P): the teacher features of this batch */
-  float *E, *dE;            /* (R, P) */
-  float *K_s, *dK, *cache;  /* (C, P), (C, P), ensemble cache */
-  float *start, *best;      /* parameters at the start and at the best epoch */
-  uint8_t *decay;           /* per parameter: weight decay applies */
-  uint8_t *pull;            /* per parameter: alpha, pulled toward its start */
-  int *order, *batch_idx;   /* (n_train) shuffled positions, (local batch) dataset indices */
-  bool text_frozen;         /* no text layer compressed: the student's class embeddings are
-                               the teacher's, and the text tower never runs */
+  int C, NT, T, P, R;      /* classes, templates, text length, embedding width, prompts */
+  int32_t *ids;            /* (R, T) prompt token ids */
+  float *K_t;              /* (C, P) teacher class embeddings */
+  float *img_t;            /* (n_train, P) teacher image features */
+  float *pixels;           /* (local batch, 3, S, S) */
+  float *img_s, *d_img;    /* (local batch, P) */
+  float *img_t_batch;      /* (local batch, P): the teacher features of this batch */
+  float *E, *dE;           /* (R, P) */
+  float *K_s, *dK, *cache; /* (C, P), (C, P), ensemble cache */
+  float *start, *best;     /* parameters at the start and at the best epoch */
+  uint8_t *decay;          /* per parameter: weight decay applies */
+  uint8_t *pull;           /* per parameter: alpha, pulled toward its start */
+  int *order, *batch_idx;  /* (n_train) shuffled positions, (local batch) dataset indices */
+  bool text_frozen;        /* no text layer compressed: the student's class embeddings are
+                              the teacher's, and the text tower never runs */
   rcc_adamw_t opt;
 } distill_t;
 
@@ -83,8 +83,8 @@ static rcc_status_t teacher_outputs(const rcc_distill_args_t *a, distill_t *d) {
     agreed = rcc_fail(RCC_ERR_MPI, "distillation: the teacher failed on another rank");
   if (agreed == RCC_OK) agreed = cst;
   if (agreed == RCC_OK)
-    agreed = rcc_comm_allreduce(a->s->comm, d->img_t, (size_t)a->n_train * d->P, RCC_DT_F32,
-                                RCC_OP_SUM);
+    agreed =
+        rcc_comm_allreduce(a->s->comm, d->img_t, (size_t)a->n_train * d->P, RCC_DT_F32, RCC_OP_SUM);
   return agreed;
 }
 
@@ -116,8 +116,8 @@ static rcc_status_t setup(const rcc_distill_args_t *a, distill_t *d) {
   d->cache = malloc(rcc_distill_classes_cache_floats(d->C, d->NT, d->P) * sizeof *d->cache);
   d->order = malloc((size_t)a->n_train * sizeof *d->order);
   d->batch_idx = malloc((size_t)local_max * sizeof *d->batch_idx);
-  if (!d->ids || !d->K_t || !d->img_t || !d->pixels || !d->img_s || !d->d_img ||
-      !d->img_t_batch || !d->E || !d->dE || !d->K_s || !d->dK || !d->cache || !d->order || !d->batch_idx)
+  if (!d->ids || !d->K_t || !d->img_t || !d->pixels || !d->img_s || !d->d_img || !d->img_t_batch ||
+      !d->E || !d->dE || !d->K_s || !d->dK || !d->cache || !d->order || !d->batch_idx)
     return rcc_fail(RCC_ERR_NOMEM, "distillation: out of memory for batches of %d", local_max);
   RCC_TRY(rcc_zeroshot_prompt_ids(a->ctx, a->classes, rcc_default_templates, d->NT, d->ids));
   RCC_TRY(teacher_outputs(a, d));
@@ -134,8 +134,8 @@ static rcc_status_t setup(const rcc_distill_args_t *a, distill_t *d) {
   const rcc_clip_trainable_t which = {.alpha = true,
                                       .lowrank = cfg->trainable & RCC_TRAIN_LOWRANK,
                                       .sparse_values = cfg->trainable & RCC_TRAIN_SPARSE_VALUES};
-  rcc_status_t st = rcc_clip_train_create(a->job->model, a->s->backend, ptrs, a->n, which,
-                                          &d->student);
+  rcc_status_t st =
+      rcc_clip_train_create(a->job->model, a->s->backend, ptrs, a->n, which, &d->student);
   free(ptrs);
   RCC_TRY(st);
 
@@ -196,7 +196,8 @@ static rcc_status_t micro_step(const rcc_distill_args_t *a, distill_t *d, int st
     st = rcc_clip_train_text_forward(d->student, d->ids, d->R, d->T, d->E);
     if (st == RCC_OK) rcc_distill_classes_forward(d->E, d->C, d->NT, d->P, d->cache, d->K_s);
   }
-  if (st == RCC_OK && b > 0) st = rcc_eval_dataset_pixels(a->ctx, a->train, d->batch_idx, b, d->pixels);
+  if (st == RCC_OK && b > 0)
+    st = rcc_eval_dataset_pixels(a->ctx, a->train, d->batch_idx, b, d->pixels);
   if (st == RCC_OK && b > 0) st = rcc_clip_train_image_forward(d->student, d->pixels, b, d->img_s);
   if (st == RCC_OK)
     st = rcc_distill_loss(a->s->backend, lc, d->img_s, img_t, b, 1.0 / B, d->K_s, d->K_t, d->C,
@@ -227,8 +228,7 @@ static rcc_status_t optimizer_step(const rcc_distill_args_t *a, distill_t *d, do
     }
   }
   *loss = *loss / micro_batches + reg;
-  if (!isfinite(*loss))
-    return rcc_fail(RCC_ERR_NUMERIC, "distillation: the loss became %g", *loss);
+  if (!isfinite(*loss)) return rcc_fail(RCC_ERR_NUMERIC, "distillation: the loss became %g", *loss);
   rcc_clip_grad_norm(g, np, a->cfg->clip_norm);
   rcc_adamw_step(&d->opt, p, g, lr, d->decay);
   rcc_clip_train_zero_grads(d->student);
