@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -245,4 +246,129 @@ rcc_status_t rcc_l2_normalize_rows(rcc_backend_t be, float *x, int N, int C) {
   if (N == 0 || C == 0) return RCC_OK;
   CHECK_PTR(fn, x, 1);
   return be->ops->l2_normalize_rows(be, x, N, C);
+}
+
+/* ---- Compression kernels ---- */
+
+/* True when the byte ranges [a, a+na) and [b, b+nb) share a byte (both non-empty). */
+static bool ranges_overlap(const void *a, size_t na, const void *b, size_t nb) {
+  uintptr_t pa = (uintptr_t)a, pb = (uintptr_t)b;
+  return na > 0 && nb > 0 && pa < pb + nb && pb < pa + na;
+}
+
+rcc_status_t rcc_backend_svd_f64(rcc_backend_t be, int m, int n, double *A, double *U, double *S,
+                                 double *Vt) {
+  static const char fn[] = "rcc_backend_svd_f64";
+  CHECK_BE(fn);
+  CHECK_ROWS(fn, m, n);
+  if (m == 0 || n == 0) return RCC_OK;
+  CHECK_PTR(fn, A, 1);
+  CHECK_PTR(fn, U, 1);
+  CHECK_PTR(fn, S, 1);
+  CHECK_PTR(fn, Vt, 1);
+  const size_t k = (size_t)(m < n ? m : n), d = sizeof(double);
+  const struct {
+    const char *name;
+    const void *p;
+    size_t bytes;
+  } buf[] = {{"A", A, (size_t)m * n * d},
+             {"U", U, (size_t)m * k * d},
+             {"S", S, k * d},
+             {"Vt", Vt, k * n * d}};
+  for (int i = 0; i < 4; i++)
+    for (int j = i + 1; j < 4; j++)
+      if (ranges_overlap(buf[i].p, buf[i].bytes, buf[j].p, buf[j].bytes))
+        return rcc_fail(RCC_ERR_ARG, "backend.c: %s: %s and %s overlap (%d x %d)", fn, buf[i].name,
+                        buf[j].name, m, n);
+  return be->ops->svd_f64(be, m, n, A, U, S, Vt);
+}
+
+/* Shared by the two Cholesky ops: a square size and a known triangle. */
+static rcc_status_t check_cholesky(rcc_backend_t be, int n, const double *A, rcc_triangle_t tri,
+                                   const char *fn) {
+  CHECK_BE(fn);
+  if (n < 0) return rcc_fail(RCC_ERR_ARG, "backend.c: %s: negative n %d", fn, n);
+  if (tri != RCC_TRIANGLE_LOWER && tri != RCC_TRIANGLE_UPPER)
+    return rcc_fail(RCC_ERR_ARG, "backend.c: %s: unknown triangle %d", fn, (int)tri);
+  CHECK_PTR(fn, A, n > 0);
+  return RCC_OK;
+}
+
+rcc_status_t rcc_backend_cholesky_f64(rcc_backend_t be, int n, double *A, rcc_triangle_t tri) {
+  RCC_TRY(check_cholesky(be, n, A, tri, "rcc_backend_cholesky_f64"));
+  if (n == 0) return RCC_OK;
+  return be->ops->cholesky_f64(be, n, A, tri);
+}
+
+rcc_status_t rcc_backend_cholesky_inverse_f64(rcc_backend_t be, int n, double *A,
+                                              rcc_triangle_t tri) {
+  RCC_TRY(check_cholesky(be, n, A, tri, "rcc_backend_cholesky_inverse_f64"));
+  if (n == 0) return RCC_OK;
+  return be->ops->cholesky_inverse_f64(be, n, A, tri);
+}
+
+rcc_status_t rcc_backend_row_topk_mask(rcc_backend_t be, const float *scores, int m, int n,
+                                       int keep_per_row, uint8_t *mask) {
+  static const char fn[] = "rcc_backend_row_topk_mask";
+  CHECK_BE(fn);
+  CHECK_ROWS(fn, m, n);
+  if (keep_per_row < 0 || keep_per_row > n)
+    return rcc_fail(RCC_ERR_ARG, "backend.c: %s: keep_per_row %d outside 0..%d (the row length)",
+                    fn, keep_per_row, n);
+  if (m == 0 || n == 0) return RCC_OK;
+  CHECK_PTR(fn, scores, 1);
+  CHECK_PTR(fn, mask, 1);
+  return be->ops->row_topk_mask(be, scores, m, n, keep_per_row, mask);
+}
+
+rcc_status_t rcc_backend_threshold_mask(rcc_backend_t be, const float *scores, int64_t count,
+                                        float threshold, uint8_t *mask) {
+  static const char fn[] = "rcc_backend_threshold_mask";
+  CHECK_BE(fn);
+  if (count < 0)
+    return rcc_fail(RCC_ERR_ARG, "backend.c: %s: negative count %lld", fn, (long long)count);
+  if (isnan(threshold)) return rcc_fail(RCC_ERR_ARG, "backend.c: %s: threshold is NaN", fn);
+  if (count == 0) return RCC_OK;
+  CHECK_PTR(fn, scores, 1);
+  CHECK_PTR(fn, mask, 1);
+  return be->ops->threshold_mask(be, scores, count, threshold, mask);
+}
+
+rcc_status_t rcc_backend_nm_mask(rcc_backend_t be, const float *scores, int m, int n, int N, int M,
+                                 uint8_t *mask) {
+  static const char fn[] = "rcc_backend_nm_mask";
+  CHECK_BE(fn);
+  CHECK_ROWS(fn, m, n);
+  if (N < 1 || N > M || M > RCC_BACKEND_NM_MAX_M)
+    return rcc_fail(RCC_ERR_ARG, "backend.c: %s: pattern %d:%d needs 1 <= N <= M <= %d", fn, N, M,
+                    RCC_BACKEND_NM_MAX_M);
+  if (n % M != 0)
+    return rcc_fail(RCC_ERR_ARG, "backend.c: %s: pattern %d:%d needs M to divide the row length %d",
+                    fn, N, M, n);
+  if (m == 0 || n == 0) return RCC_OK;
+  CHECK_PTR(fn, scores, 1);
+  CHECK_PTR(fn, mask, 1);
+  return be->ops->nm_mask(be, scores, m, n, N, M, mask);
+}
+
+rcc_status_t rcc_backend_apply_mask(rcc_backend_t be, float *W, const uint8_t *mask,
+                                    int64_t count) {
+  static const char fn[] = "rcc_backend_apply_mask";
+  CHECK_BE(fn);
+  if (count < 0)
+    return rcc_fail(RCC_ERR_ARG, "backend.c: %s: negative count %lld", fn, (long long)count);
+  if (count == 0) return RCC_OK;
+  CHECK_PTR(fn, W, 1);
+  CHECK_PTR(fn, mask, 1);
+  return be->ops->apply_mask(be, W, mask, count);
+}
+
+rcc_status_t rcc_backend_scale_rows(rcc_backend_t be, float *W, const float *alpha, int m, int n) {
+  static const char fn[] = "rcc_backend_scale_rows";
+  CHECK_BE(fn);
+  CHECK_ROWS(fn, m, n);
+  if (m == 0 || n == 0) return RCC_OK;
+  CHECK_PTR(fn, W, 1);
+  CHECK_PTR(fn, alpha, 1);
+  return be->ops->scale_rows(be, W, alpha, m, n);
 }

@@ -1,6 +1,8 @@
 /* Compute backend: one interface, chosen by name ("cpu", "cuda", "cuda:N", "auto").
- * All tensors are float32, row-major, in the backend's memory (host memory for "cpu",
- * device memory for "cuda"); move data with rcc_backend_upload/download.
+ * All tensors are row-major, in the backend's memory (host memory for "cpu", device memory
+ * for "cuda"); move data with rcc_backend_upload/download. They are float32, except for the
+ * ops named *_f64 (float64, the precision of compress/'s factorizations) and the pruning
+ * masks (uint8: 1 = kept, 0 = pruned).
  * Shapes in comments use fixed letters: N rows (tokens), C channels, T sequence,
  * H heads, B batch. Every op returns RCC_OK or an error recorded with rcc_fail(). */
 #pragma once
@@ -47,9 +49,9 @@ rcc_status_t rcc_gemm(rcc_backend_t be, bool trans_a, bool trans_b, int M, int N
                       float *C, int ldc);
 /* `batch` independent GEMMs; matrix i of A starts at A + i*stride_a (likewise B, C). */
 rcc_status_t rcc_gemm_strided_batched(rcc_backend_t be, bool trans_a, bool trans_b, int M, int N,
-                                      int K, float alpha, const float *A, int lda,
-                                      int64_t stride_a, const float *B, int ldb, int64_t stride_b,
-                                      float beta, float *C, int ldc, int64_t stride_c, int batch);
+                                      int K, float alpha, const float *A, int lda, int64_t stride_a,
+                                      const float *B, int ldb, int64_t stride_b, float beta,
+                                      float *C, int ldc, int64_t stride_c, int batch);
 
 /* out (N,C) = (inp - mean) / sqrt(var + eps) * weight + bias, per row; out may equal inp. */
 rcc_status_t rcc_layernorm(rcc_backend_t be, float *out, const float *inp, const float *weight,
@@ -70,3 +72,54 @@ rcc_status_t rcc_add(rcc_backend_t be, float *out, const float *a, const float *
 rcc_status_t rcc_scale(rcc_backend_t be, float *x, float s, int64_t n);
 /* Each row of x (N,C) divided by its L2 norm (rows of norm 0 stay 0). */
 rcc_status_t rcc_l2_normalize_rows(rcc_backend_t be, float *x, int N, int C);
+
+/* ---- Compression kernels: factorizations for low-rank and alpha, masks for pruning. ---- */
+
+/* Which triangle of a row-major symmetric matrix holds the data. */
+typedef enum { RCC_TRIANGLE_LOWER, RCC_TRIANGLE_UPPER } rcc_triangle_t;
+
+/* Thin SVD: A (m,n) = U (m,k) diag(S) (k) Vt (k,n) with k = min(m,n), float64. S is
+ * descending and >= 0; the columns of U and the rows of Vt are orthonormal (their signs are
+ * whatever the solver gives: compare U diag(S) Vt, not U and Vt). A is destroyed (used as
+ * the solver's input buffer); U, S and Vt must not overlap A or each other. On the CUDA
+ * backend this op and the two Cholesky ops wait for their result (they read the solver's
+ * status). */
+rcc_status_t rcc_backend_svd_f64(rcc_backend_t be, int m, int n, double *A, double *U, double *S,
+                                 double *Vt);
+
+/* In-place Cholesky factorization of the symmetric positive definite A (n,n), float64.
+ * Only the triangle `tri` of A is read. RCC_TRIANGLE_LOWER: A = L L^T, L is written to the
+ * lower triangle; RCC_TRIANGLE_UPPER: A = R^T R, R is written to the upper triangle. The
+ * other strict triangle is set to 0, so A is the triangular factor itself on return. Not
+ * positive definite: RCC_ERR_NUMERIC naming the order of the first leading minor that is
+ * not (A then holds partial results). */
+rcc_status_t rcc_backend_cholesky_f64(rcc_backend_t be, int n, double *A, rcc_triangle_t tri);
+/* A (n,n) holds a factor from rcc_backend_cholesky_f64 with the same `tri` (only that
+ * triangle is read); on return A holds the symmetric inverse of the factored matrix, both
+ * triangles filled. A zero on the factor's diagonal: RCC_ERR_NUMERIC (singular). */
+rcc_status_t rcc_backend_cholesky_inverse_f64(rcc_backend_t be, int n, double *A,
+                                              rcc_triangle_t tri);
+
+/* Order of scores in the mask ops (the same rule on every backend): by value, with -0 equal
+ * to +0; a NaN ranks by its bit pattern (sign clear: above +inf; sign set: below -inf).
+ * Among equal scores the higher index ranks higher, i.e. is kept first (the lower index is
+ * pruned first, as in compress/prune.h). */
+
+/* mask (m,n) = 1 for the keep_per_row highest-ranked scores (m,n) of each row, else 0:
+ * exactly keep_per_row ones per row, 0 <= keep_per_row <= n, any n. */
+rcc_status_t rcc_backend_row_topk_mask(rcc_backend_t be, const float *scores, int m, int n,
+                                       int keep_per_row, uint8_t *mask);
+/* mask (count) = 1 where |score| > threshold, strictly (|score| == threshold is pruned; NaN
+ * scores are pruned). threshold must not be NaN. */
+rcc_status_t rcc_backend_threshold_mask(rcc_backend_t be, const float *scores, int64_t count,
+                                        float threshold, uint8_t *mask);
+/* N:M structure: in each group of M consecutive scores of a row of scores (m,n), mask = 1
+ * for the N highest-ranked and 0 for the other M - N. Needs 1 <= N <= M <=
+ * RCC_BACKEND_NM_MAX_M (the work per score grows with M) and n % M == 0. */
+#define RCC_BACKEND_NM_MAX_M 64
+rcc_status_t rcc_backend_nm_mask(rcc_backend_t be, const float *scores, int m, int n, int N, int M,
+                                 uint8_t *mask);
+/* W (count) = mask ? W : +0 (a pruned entry becomes exactly +0, even when it was NaN). */
+rcc_status_t rcc_backend_apply_mask(rcc_backend_t be, float *W, const uint8_t *mask, int64_t count);
+/* Row i of W (m,n) *= alpha[i], alpha (m): the per-output-channel alpha scaling. */
+rcc_status_t rcc_backend_scale_rows(rcc_backend_t be, float *W, const float *alpha, int m, int n);

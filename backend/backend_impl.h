@@ -23,6 +23,19 @@ typedef struct rcc_backend_ops {
   rcc_status_t (*add)(rcc_backend_t be, float *out, const float *a, const float *b, int64_t n);
   rcc_status_t (*scale)(rcc_backend_t be, float *x, float s, int64_t n);
   rcc_status_t (*l2_normalize_rows)(rcc_backend_t be, float *x, int N, int C);
+  /* Compression kernels (backend.h): arguments checked, sizes non-zero. */
+  rcc_status_t (*svd_f64)(rcc_backend_t be, int m, int n, double *A, double *U, double *S,
+                          double *Vt);
+  rcc_status_t (*cholesky_f64)(rcc_backend_t be, int n, double *A, rcc_triangle_t tri);
+  rcc_status_t (*cholesky_inverse_f64)(rcc_backend_t be, int n, double *A, rcc_triangle_t tri);
+  rcc_status_t (*row_topk_mask)(rcc_backend_t be, const float *scores, int m, int n, int keep,
+                                uint8_t *mask);
+  rcc_status_t (*threshold_mask)(rcc_backend_t be, const float *scores, int64_t count,
+                                 float threshold, uint8_t *mask);
+  rcc_status_t (*nm_mask)(rcc_backend_t be, const float *scores, int m, int n, int N, int M,
+                          uint8_t *mask);
+  rcc_status_t (*apply_mask)(rcc_backend_t be, float *W, const uint8_t *mask, int64_t count);
+  rcc_status_t (*scale_rows)(rcc_backend_t be, float *W, const float *alpha, int m, int n);
 } rcc_backend_ops_t;
 
 struct rcc_backend {

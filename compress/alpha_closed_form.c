@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "compress/alpha.h"
+#include "compress/blas_threads.h"
 #include "compress/lowrank.h"
 
 /* Relative size below which a row's quadratic form is rounding noise of zero. */
@@ -31,7 +32,9 @@ rcc_status_t rcc_alpha_closed_form(const float *W, const float *W_hat, int m, in
     free(G);
     return rcc_fail(RCC_ERR_NOMEM, "compress/alpha_closed_form.c: work arrays for %d x %d", m, n);
   }
+  const int blas = rcc_blas_threads_widen();
   cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, n, 1.0, V, n, H, n, 0.0, G, n);
+  rcc_blas_threads_restore(blas);
   double hmax = 0.0;
   for (int c = 0; c < n; c++)
     if (H[(size_t)c * n + c] > hmax) hmax = H[(size_t)c * n + c];

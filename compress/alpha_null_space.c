@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "compress/alpha.h"
+#include "compress/blas_threads.h"
 #include "compress/lowrank.h"
 
 rcc_status_t rcc_null_space_projector(const double *K, int n, double keep_energy, double *P,
@@ -30,7 +31,9 @@ rcc_status_t rcc_null_space_projector(const double *K, int n, double keep_energy
   memcpy(Z, K, (size_t)n * n * sizeof *Z);
   /* K is symmetric, so its row-major buffer is K to column-major LAPACK too; the returned
    * column-major eigenvector columns are then the rows of the row-major Z. */
+  const int blas = rcc_blas_threads_widen();
   lapack_int info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'U', n, Z, n, ev);
+  rcc_blas_threads_restore(blas);
   if (info != 0) {
     free(Z);
     free(ev);
@@ -81,6 +84,7 @@ rcc_status_t rcc_alpha_closed_form_null_space(const float *W, const float *W_hat
   double *C = malloc(count * sizeof *C);           /* W_hat P (free part of v) */
   double *G = malloc(count * sizeof *G);           /* scratch for products */
   rcc_status_t st = RCC_OK;
+  const int blas = rcc_blas_threads_widen(); /* restored after `done` */
   if (!Wd || !Vd || !C || !G) {
     st = rcc_fail(RCC_ERR_NOMEM, "compress/alpha_null_space.c: work arrays for %d x %d", m, n);
     goto done;
@@ -123,6 +127,7 @@ rcc_status_t rcc_alpha_closed_form_null_space(const float *W, const float *W_hat
   free(num);
   free(den);
 done:
+  rcc_blas_threads_restore(blas);
   free(Wd);
   free(Vd);
   free(C);

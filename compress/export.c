@@ -92,6 +92,34 @@ static int weight_owner(const rcc_export_t *e, const char *name) {
   return -1;
 }
 
+/* Points t at its replacement in e->tensors, if any, and counts it in *used. */
+static rcc_status_t replace_tensor(const rcc_export_t *e, rcc_tensor_t *t, int *used) {
+  const rcc_clip_tensor_t *r = e->tensors ? rcc_clip_tensors_find(e->tensors, t->name) : NULL;
+  if (!r) return RCC_OK;
+  if (t->dtype != RCC_DTYPE_F32 || t->numel != r->count)
+    return rcc_fail(RCC_ERR_ARG,
+                    "export.c: tensor '%s' of %s/model.safetensors is %s with %lld values, its "
+                    "replacement has %lld floats",
+                    t->name, e->model_dir, rcc_dtype_name(t->dtype), (long long)t->numel,
+                    (long long)r->count);
+  t->data = r->values;
+  (*used)++;
+  return RCC_OK;
+}
+
+/* Every replacement must have met its tensor: a misspelt one would be lost silently. */
+static rcc_status_t check_replaced(const rcc_export_t *e, rcc_safetensors_t *orig, int used) {
+  if (!e->tensors || used == e->tensors->n) return RCC_OK;
+  for (int i = 0; i < e->tensors->n; i++)
+    if (!rcc_st_find(orig, e->tensors->items[i].name))
+      return rcc_fail(RCC_ERR_ARG, "export.c: no tensor '%s' in %s/model.safetensors to replace",
+                      e->tensors->items[i].name, e->model_dir);
+  return rcc_fail(RCC_ERR_ARG,
+                  "export.c: %d of %d replacement tensors met no tensor of %s/model.safetensors "
+                  "that is written as stored (a name given twice, or a compressed layer's weight)",
+                  e->tensors->n - used, e->tensors->n, e->model_dir);
+}
+
 static rcc_status_t open_original(const rcc_export_t *e, rcc_safetensors_t **st) {
   char path[4096];
   snprintf(path, sizeof path, "%s/model.safetensors", e->model_dir);
@@ -146,11 +174,13 @@ rcc_status_t rcc_export_hf_dir(const rcc_export_t *e, const char *out_dir) {
   closedir(d);
   rcc_safetensors_t *orig = NULL;
   tensor_list_t out = {0};
+  int used = 0;
   if (st == RCC_OK) st = open_original(e, &orig);
   for (int i = 0; st == RCC_OK && i < rcc_st_count(orig); i++) {
     rcc_tensor_t t = *rcc_st_tensor(orig, i);
     int li = weight_owner(e, t.name);
     float *dense = NULL;
+    if (li < 0 && (st = replace_tensor(e, &t, &used)) != RCC_OK) break;
     if (li >= 0) {
       const rcc_factored_t *f = &e->layers[li];
       if (!(dense = malloc((size_t)f->m * f->n * sizeof *dense))) {
@@ -162,6 +192,7 @@ rcc_status_t rcc_export_hf_dir(const rcc_export_t *e, const char *out_dir) {
     }
     st = list_push(&out, t, dense);
   }
+  if (st == RCC_OK) st = check_replaced(e, orig, used);
   if (st == RCC_OK) {
     snprintf(path, sizeof path, "%s/model.safetensors", tmp);
     const char *keys[] = {"format"}, *values[] = {"pt"};
@@ -262,19 +293,23 @@ rcc_status_t rcc_export_packed(const rcc_export_t *e, const char *path, int64_t 
   char *config = NULL;
   cJSON *layers = cJSON_CreateArray();
   rcc_status_t st = layers ? RCC_OK : rcc_fail(RCC_ERR_NOMEM, "out of memory");
+  int used = 0;
   if (st == RCC_OK) st = read_config_text(e->model_dir, &config);
   if (st == RCC_OK) st = open_original(e, &orig);
   for (int i = 0; st == RCC_OK && i < rcc_st_count(orig); i++) {
     rcc_tensor_t *t = rcc_st_tensor(orig, i);
     int li = weight_owner(e, t->name);
     if (li < 0) {
-      st = list_push(&out, *t, NULL);
+      rcc_tensor_t kept = *t;
+      st = replace_tensor(e, &kept, &used);
+      if (st == RCC_OK) st = list_push(&out, kept, NULL);
       continue;
     }
     const char *p = rcc_clip_linear(e->model, li)->name;
     cJSON_AddItemToArray(layers, cJSON_CreateString(p));
     st = push_layer(&out, p, &e->layers[li]);
   }
+  if (st == RCC_OK) st = check_replaced(e, orig, used);
   char *layer_list = st == RCC_OK ? cJSON_PrintUnformatted(layers) : NULL;
   if (st == RCC_OK && !layer_list) st = rcc_fail(RCC_ERR_NOMEM, "out of memory");
   if (st == RCC_OK) {

@@ -3,8 +3,10 @@
  * values and V (r, n) right singular vectors. Three methods: plain truncated SVD (exact
  * LAPACK gesdd, or randomized when only a small top part can be kept), SVD-LLM whitening by
  * the calibration statistics H = sum_x x x^T (n, n, float64), and OATS-style fitting of
- * the residual W - S that pruning left. All arithmetic is in double; results are float. */
+ * the residual W - S that pruning left. The plain SVD computes in float, the methods that
+ * use H in double; results are float. */
 #pragma once
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/status.h"
@@ -78,24 +80,35 @@ rcc_status_t rcc_lowrank_whitened(const float *W, int m, int n, const double *H,
 rcc_status_t rcc_lowrank_residual(const float *W, const float *S, int m, int n, const double *H,
                                   double damp, const rcc_rank_rule_t *rule, rcc_lowrank_t *out);
 
-/* ---- building blocks shared by the lowrank_*.c and subspace.c files (double) ---- */
+/* ---- building blocks shared by the lowrank_*.c and subspace.c files ----
+ * Each SVD kernel exists in double (_d) and float (_s, used by the plain SVD method), both
+ * from svd_template.h. LAPACK and BLAS inside them run on omp_get_max_threads() threads. */
 
 /* Thin SVD A = U diag(sigma) V of a row-major A (m, n), k = min(m, n): sigma (k)
  * descending, U (m, k), V (k, n), both row-major. A is not modified. */
 rcc_status_t rcc_svd_exact_d(const double *A, int m, int n, double *sigma, double *U, double *V);
+rcc_status_t rcc_svd_exact_s(const float *A, int m, int n, float *sigma, float *U, float *V);
 
 /* Randomized rank-k SVD of A (m, n) row-major, as rcc_lowrank_svd_randomized:
- * sigma (k), U (m, k), V (k, n). */
+ * sigma (k), U (m, k), V (k, n). Both types draw the same sketch for the same seed. */
 rcc_status_t rcc_svd_randomized_d(const double *A, int m, int n, int k, int oversample,
                                   int power_iters, uint64_t seed, double *sigma, double *U,
                                   double *V);
+rcc_status_t rcc_svd_randomized_s(const float *A, int m, int n, int k, int oversample,
+                                  int power_iters, uint64_t seed, float *sigma, float *U, float *V);
 
 /* Truncation of A (m, n) under the rule: *U (m, *rank) = left vectors times sigma and
  * *V (*rank, n), both malloc'ed for the caller. discarded and total (may be NULL) get the
- * discarded and total energy (||A||_F^2). */
+ * discarded and total energy (||A||_F^2, summed in double). */
 rcc_status_t rcc_svd_truncated_d(const double *A, int m, int n, const rcc_rank_rule_t *rule,
                                  rcc_svd_path_t path, double **U, double **V, int *rank,
                                  double *discarded, double *total);
+rcc_status_t rcc_svd_truncated_s(const float *A, int m, int n, const rcc_rank_rule_t *rule,
+                                 rcc_svd_path_t path, float **U, float **V, int *rank,
+                                 double *discarded, double *total);
+
+/* count standard normal draws (Box-Muller on splitmix64) from seed: the sketch. */
+void rcc_fill_gaussian(double *x, size_t count, uint64_t seed);
 
 /* The whitened factorisation of a double A (m, n), as rcc_lowrank_whitened. */
 rcc_status_t rcc_lowrank_whitened_d(const double *A, int m, int n, const double *H, double damp,

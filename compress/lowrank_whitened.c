@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compress/blas_threads.h"
 #include "compress/lowrank.h"
 
 /* L (n, n) row-major lower triangular with L L^T = H + damp * mean(diag H) * I. */
@@ -55,10 +56,12 @@ rcc_status_t rcc_lowrank_whitened_d(const double *A, int m, int n, const double 
   double *U = NULL, *V = NULL;
   int r = 0;
   rcc_status_t st = RCC_OK;
+  int blas = -1; /* the OpenBLAS thread count to restore, once widened */
   if (!L || !AL) {
     st = rcc_fail(RCC_ERR_NOMEM, "compress/lowrank_whitened.c: work arrays for %d x %d", m, n);
     goto done;
   }
+  blas = rcc_blas_threads_widen();
   if ((st = damped_cholesky(H, n, damp, L)) != RCC_OK) goto done;
   memcpy(AL, A, (size_t)m * n * sizeof *AL);
   cblas_dtrmm(CblasRowMajor, CblasRight, CblasLower, CblasNoTrans, CblasNonUnit, m, n, 1.0, L, n,
@@ -71,6 +74,7 @@ rcc_status_t rcc_lowrank_whitened_d(const double *A, int m, int n, const double 
               n);
   st = rcc_lowrank_from_double(out, m, n, r, U, V);
 done:
+  if (blas >= 0) rcc_blas_threads_restore(blas);
   free(L);
   free(AL);
   free(U);

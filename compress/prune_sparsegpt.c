@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "compress/prune.h"
+#include "compress/blas_threads.h"
 
 static const char *const WHERE = "prune_sparsegpt.c: rcc_prune_sparsegpt";
 
@@ -122,7 +123,9 @@ rcc_status_t rcc_prune_sparsegpt(float *W, uint8_t *mask, int m, int n, const do
   for (size_t i = 0; i < mn; i++)
     Wd[i] = (double)W[i];
   memcpy(Hinv, H, (size_t)n * n * sizeof *Hinv);
+  int blas = rcc_blas_threads_widen();
   st = inverse_factor(Hinv, Wd, m, n, damp_percent);
+  rcc_blas_threads_restore(blas);
   if (st != RCC_OK) goto done;
 
   for (int b0 = 0; b0 < n; b0 += B) {
@@ -145,9 +148,12 @@ rcc_status_t rcc_prune_sparsegpt(float *W, uint8_t *mask, int m, int n, const do
     for (int r = 0; r < m; r++)
       memcpy(mask + (int64_t)r * n + b0, bmask + (int64_t)r * cols, (size_t)cols);
     /* Later columns: W[:, b1:] -= Err (m, cols) @ Hinv[b0:b1, b1:] (cols, n - b1). */
-    if (b1 < n)
+    if (b1 < n) {
+      blas = rcc_blas_threads_widen();
       cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n - b1, cols, -1.0, err, cols,
                   Hinv + (int64_t)b0 * n + b1, n, 1.0, Wd + b1, n);
+      rcc_blas_threads_restore(blas);
+    }
   }
   for (size_t i = 0; i < mn; i++)
     W[i] = mask[i] ? (float)Wd[i] : 0.0f;

@@ -63,7 +63,8 @@ const char *const rcc_alphaedit_method_names[] = {"closed_form", "distill", NULL
 const char *const rcc_importance_names[] = {"activation", "gradient", NULL};
 const char *const rcc_on_fail_names[] = {"retry", "rollback", "abort", NULL};
 const char *const rcc_embedding_loss_names[] = {"cosine", "mse", NULL};
-const char *const rcc_trainable_names[] = {"alpha", "lowrank", "sparse_values", NULL};
+const char *const rcc_trainable_names[] = {"alpha", "lowrank",   "sparse_values",
+                                           "bias",  "layernorm", NULL};
 
 /* names[v], or "?" for a value outside the enum (a corrupted struct, never a job file). */
 static const char *name_of(const char *const *names, int v) {

@@ -44,6 +44,8 @@ enum {
   RCC_TRAIN_ALPHA = 1u << 0,         /* per-output-channel scale of every compressed layer */
   RCC_TRAIN_LOWRANK = 1u << 1,       /* U and V of low-rank layers */
   RCC_TRAIN_SPARSE_VALUES = 1u << 2, /* the kept entries of S (mask frozen) */
+  RCC_TRAIN_BIAS = 1u << 3,          /* biases of every linear layer, dense ones included */
+  RCC_TRAIN_LAYERNORM = 1u << 4,     /* weights and biases of every LayerNorm */
 };
 
 typedef enum { RCC_EMBEDDING_LOSS_COSINE, RCC_EMBEDDING_LOSS_MSE } rcc_embedding_loss_t;
@@ -220,7 +222,8 @@ extern const char *const rcc_alphaedit_method_names[];
 extern const char *const rcc_importance_names[];
 extern const char *const rcc_on_fail_names[];
 extern const char *const rcc_embedding_loss_names[];
-/* `trainable:` list items, indexed by bit: "alpha", "lowrank", "sparse_values". */
+/* `trainable:` list items, indexed by bit: "alpha", "lowrank", "sparse_values", "bias",
+ * "layernorm". */
 extern const char *const rcc_trainable_names[];
 /* The same, one value at a time ("?" outside the enum). */
 const char *rcc_stage_kind_name(rcc_stage_kind_t k);

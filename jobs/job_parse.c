@@ -539,13 +539,14 @@ static void parse_pattern(ctx_t *c, const yaml_node_t *key, const yaml_node_t *v
   cfg->pattern_m = (int)m;
 }
 
-/* trainable: [alpha, lowrank, sparse_values]: what alphaedit distill trains; alpha always
- * does (the stage is a per-channel scale), so a list without it still trains it. */
+/* trainable: [alpha, bias, layernorm, lowrank, sparse_values]: what alphaedit distill
+ * trains; alpha always does (the stage is a per-channel scale), so a list without it still
+ * trains it. */
 static void parse_trainable(ctx_t *c, const yaml_node_t *key, const yaml_node_t *v, void *base,
                             const field_t *f) {
   rcc_alphaedit_config_t *cfg = base;
   if (v->type != YAML_SEQUENCE_NODE) {
-    type_error(c, key, v, "a list like [alpha, lowrank, sparse_values]");
+    type_error(c, key, v, "a list like [alpha, bias, layernorm, lowrank, sparse_values]");
     return;
   }
   cfg->trainable = RCC_TRAIN_ALPHA;
@@ -556,11 +557,15 @@ static void parse_trainable(ctx_t *c, const yaml_node_t *key, const yaml_node_t 
     int b = 0;
     while (rcc_trainable_names[b] && strcmp(rcc_trainable_names[b], s))
       b++;
-    if (rcc_trainable_names[b])
+    if (rcc_trainable_names[b]) {
       cfg->trainable |= 1u << b;
-    else
-      error_at(c, item, "'%s' items must be alpha, lowrank or sparse_values, got '%s'", scalar(key),
-               s);
+      continue;
+    }
+    const char *guess = rcc_did_you_mean(s, rcc_trainable_names, count_names(rcc_trainable_names));
+    char list[256], hint[128] = "";
+    if (guess) snprintf(hint, sizeof hint, " (did you mean '%s'?)", guess);
+    error_at(c, item, "'%s' items must be %s; got '%s'%s", scalar(key),
+             join_names(rcc_trainable_names, list, sizeof list), s, hint);
   }
 }
 

@@ -33,6 +33,15 @@ typedef struct {
   rcc_linear_t projection;      /* (P, D), no bias */
 } clip_tower_t;
 
+/* A bias or LayerNorm tensor, which rcc_clip_set_tensor may overwrite. */
+typedef struct {
+  char name[160];
+  float **slot;  /* the model's pointer to it, read at every forward */
+  float *loaded; /* what load bound it to: the mapping, or its upload */
+  float *set;    /* model-owned backend buffer with the value set, or NULL */
+  int64_t count;
+} clip_vec_t;
+
 /* Activations, grown on demand and reused across calls. */
 typedef struct {
   size_t cap;
@@ -55,7 +64,9 @@ struct rcc_clip_model {
   int packed; /* loaded from a packed.safetensors file */
   rcc_clip_input_hook_t hook;
   void *hook_ctx;
-  void **replaced; /* per linear: backend buffer holding its replaced S, U, V (or NULL) */
+  void **replaced;  /* per linear: backend buffer holding its replaced S, U, V (or NULL) */
+  clip_vec_t *vecs; /* every bias and LayerNorm tensor, in load order */
+  int n_vecs, cap_vecs;
 };
 
 /* ---------------------------------------------------------------- loading */
@@ -121,11 +132,24 @@ static rcc_status_t bind_host(rcc_clip_model_t *m, const char *name, int ndim, c
   return RCC_OK;
 }
 
+/* Binds a bias or LayerNorm vector and records it for rcc_clip_set_tensor. */
 static rcc_status_t bind_vec(rcc_clip_model_t *m, const char *prefix, const char *suffix, int64_t n,
                              float **out) {
-  char name[256];
-  snprintf(name, sizeof name, "%s.%s", prefix, suffix);
-  return bind(m, name, 1, &n, out);
+  if (m->n_vecs == m->cap_vecs) {
+    int cap = m->cap_vecs ? 2 * m->cap_vecs : 64;
+    clip_vec_t *grown = realloc(m->vecs, (size_t)cap * sizeof *grown);
+    if (!grown) return rcc_fail(RCC_ERR_NOMEM, "clip.c: out of memory for tensor '%s'", suffix);
+    m->vecs = grown;
+    m->cap_vecs = cap;
+  }
+  clip_vec_t *v = &m->vecs[m->n_vecs];
+  *v = (clip_vec_t){.slot = out, .count = n};
+  if ((size_t)snprintf(v->name, sizeof v->name, "%s.%s", prefix, suffix) >= sizeof v->name)
+    return rcc_fail(RCC_ERR_FORMAT, "clip.c: tensor name '%s.%s' is too long", prefix, suffix);
+  RCC_TRY(bind(m, v->name, 1, &n, out));
+  v->loaded = *out;
+  m->n_vecs++;
+  return RCC_OK;
 }
 
 static rcc_status_t bind_linear(rcc_clip_model_t *m, rcc_linear_t *lin, const char *name, int out_f,
@@ -411,6 +435,9 @@ void rcc_clip_free(rcc_clip_model_t *m) {
   for (int i = 0; m->replaced && i < m->n_linears; i++)
     rcc_backend_release(m->be, m->replaced[i]);
   free(m->replaced);
+  for (int i = 0; i < m->n_vecs; i++)
+    rcc_backend_release(m->be, m->vecs[i].set);
+  free(m->vecs);
   free(m->linears);
   rcc_st_close(m->st);
   free(m);
@@ -680,4 +707,100 @@ rcc_status_t rcc_clip_linear_dense(rcc_clip_model_t *m, int i, float *W) {
   free(U);
   free(V);
   return st;
+}
+
+/* ---------------------------------------------------------------- biases and LayerNorms */
+
+static clip_vec_t *find_vec(rcc_clip_model_t *m, const char *name, int64_t count,
+                            const char *what) {
+  for (int i = 0; i < m->n_vecs; i++) {
+    clip_vec_t *v = &m->vecs[i];
+    if (strcmp(v->name, name)) continue;
+    if (count != v->count) {
+      rcc_fail(RCC_ERR_ARG, "clip.c: %s '%s': %lld values given, the model's has %lld", what, name,
+               (long long)count, (long long)v->count);
+      return NULL;
+    }
+    return v;
+  }
+  rcc_fail(RCC_ERR_ARG,
+           "clip.c: %s '%s': the model has no such tensor (only linear biases and LayerNorm "
+           "weights and biases can be set)",
+           what, name);
+  return NULL;
+}
+
+rcc_status_t rcc_clip_set_tensor(rcc_clip_model_t *m, const char *name, const float *values,
+                                 int64_t count) {
+  clip_vec_t *v = find_vec(m, name, count, "set tensor");
+  if (!v) return RCC_ERR_ARG;
+  const size_t bytes = (size_t)count * sizeof(float);
+  /* Its own buffer, never the loaded one: on the CPU backend that is the file's mapping,
+   * which rcc_clip_reset_tensors returns to. */
+  if (!v->set && !(v->set = rcc_backend_alloc(m->be, bytes ? bytes : sizeof(float))))
+    return rcc_fail_context(RCC_ERR_NOMEM, "clip.c: setting '%s'", name);
+  RCC_TRY(rcc_backend_upload(m->be, v->set, values, bytes));
+  *v->slot = v->set;
+  return RCC_OK;
+}
+
+rcc_status_t rcc_clip_get_tensor(rcc_clip_model_t *m, const char *name, float *out, int64_t count) {
+  clip_vec_t *v = find_vec(m, name, count, "get tensor");
+  if (!v) return RCC_ERR_ARG;
+  return rcc_backend_download(m->be, out, *v->slot, (size_t)count * sizeof(float));
+}
+
+void rcc_clip_reset_tensors(rcc_clip_model_t *m) {
+  for (int i = 0; i < m->n_vecs; i++)
+    *m->vecs[i].slot = m->vecs[i].loaded;
+}
+
+rcc_status_t rcc_clip_set_tensors(rcc_clip_model_t *m, const rcc_clip_tensors_t *l) {
+  for (int i = 0; i < l->n; i++)
+    RCC_TRY(rcc_clip_set_tensor(m, l->items[i].name, l->items[i].values, l->items[i].count));
+  return RCC_OK;
+}
+
+static int tensor_index(const rcc_clip_tensors_t *l, const char *name) {
+  for (int i = 0; i < l->n; i++)
+    if (!strcmp(l->items[i].name, name)) return i;
+  return -1;
+}
+
+const rcc_clip_tensor_t *rcc_clip_tensors_find(const rcc_clip_tensors_t *l, const char *name) {
+  const int i = tensor_index(l, name);
+  return i >= 0 ? &l->items[i] : NULL;
+}
+
+rcc_status_t rcc_clip_tensors_put(rcc_clip_tensors_t *l, const char *name, const float *values,
+                                  int64_t count) {
+  const int i = tensor_index(l, name);
+  rcc_clip_tensor_t *t = i >= 0 ? &l->items[i] : NULL;
+  if (strlen(name) >= sizeof l->items->name)
+    return rcc_fail(RCC_ERR_ARG, "clip.c: tensor name '%s' is too long", name);
+  float *copy = malloc((size_t)(count > 0 ? count : 1) * sizeof *copy);
+  if (!copy) return rcc_fail(RCC_ERR_NOMEM, "clip.c: out of memory for tensor '%s'", name);
+  memcpy(copy, values, (size_t)count * sizeof *copy);
+  if (!t) {
+    rcc_clip_tensor_t *grown = realloc(l->items, (size_t)(l->n + 1) * sizeof *grown);
+    if (!grown) {
+      free(copy);
+      return rcc_fail(RCC_ERR_NOMEM, "clip.c: out of memory for tensor '%s'", name);
+    }
+    l->items = grown;
+    t = &l->items[l->n++];
+    snprintf(t->name, sizeof t->name, "%s", name);
+  } else {
+    free(t->values);
+  }
+  t->values = copy;
+  t->count = count;
+  return RCC_OK;
+}
+
+void rcc_clip_tensors_free(rcc_clip_tensors_t *l) {
+  for (int i = 0; i < l->n; i++)
+    free(l->items[i].values);
+  free(l->items);
+  *l = (rcc_clip_tensors_t){0};
 }

@@ -77,3 +77,36 @@ rcc_status_t rcc_clip_replace_linear(rcc_clip_model_t *m, int i, const float *S,
                                      const float *U, const float *V);
 /* Copies the effective dense weight of layer i, S + U V, into host memory W (out, in). */
 rcc_status_t rcc_clip_linear_dense(rcc_clip_model_t *m, int i, float *W);
+
+/* The tensors that are not linear weights and that training may change, by HF name: the
+ * bias of every linear layer ("vision_model.encoder.layers.0.mlp.fc1.bias") and the weight
+ * and bias of every LayerNorm (pre_layrnorm, layer_norm1, layer_norm2, post_layernorm,
+ * final_layer_norm). values are host arrays of count floats, copied into model-owned
+ * backend memory. RCC_ERR_ARG for another name or a wrong count. */
+rcc_status_t rcc_clip_set_tensor(rcc_clip_model_t *m, const char *name, const float *values,
+                                 int64_t count);
+/* The current value of such a tensor into host memory out (count floats). */
+rcc_status_t rcc_clip_get_tensor(rcc_clip_model_t *m, const char *name, float *out, int64_t count);
+/* Every tensor set by rcc_clip_set_tensor back to the value in the model's file. */
+void rcc_clip_reset_tensors(rcc_clip_model_t *m);
+
+/* A host copy of one such tensor, and a list of them: what distillation changed, carried
+ * through checkpoints into the outputs. */
+typedef struct {
+  char name[160];
+  int64_t count;
+  float *values; /* (count) */
+} rcc_clip_tensor_t;
+
+typedef struct {
+  rcc_clip_tensor_t *items;
+  int n;
+} rcc_clip_tensors_t;
+
+/* Adds a copy of values under name, or overwrites the entry of that name. */
+rcc_status_t rcc_clip_tensors_put(rcc_clip_tensors_t *l, const char *name, const float *values,
+                                  int64_t count);
+const rcc_clip_tensor_t *rcc_clip_tensors_find(const rcc_clip_tensors_t *l, const char *name);
+void rcc_clip_tensors_free(rcc_clip_tensors_t *l);
+/* rcc_clip_set_tensor for every entry of l. */
+rcc_status_t rcc_clip_set_tensors(rcc_clip_model_t *m, const rcc_clip_tensors_t *l);

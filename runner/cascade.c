@@ -33,13 +33,14 @@ typedef struct {
   int rank;
   rcc_eval_ctx_t ctx;
   rcc_dataset_t *calib_ds, *val_ds;
-  int n;               /* linear layers */
-  bool *selected;      /* per linear layer */
-  rcc_factored_t *cur; /* committed state per selected layer */
-  float **W0;          /* original dense weights per selected layer */
-  float **W_base;      /* base model weights (DARE), or NULL */
-  int last_committed;  /* kind of the last committed stage, -1 before any */
-  int *owner;          /* per linear layer: the rank that compresses it, -1 if not selected */
+  int n;                      /* linear layers */
+  bool *selected;             /* per linear layer */
+  rcc_factored_t *cur;        /* committed state per selected layer */
+  rcc_clip_tensors_t tensors; /* committed biases and LayerNorms that distill changed */
+  float **W0;                 /* original dense weights per selected layer */
+  float **W_base;             /* base model weights (DARE), or NULL */
+  int last_committed;         /* kind of the last committed stage, -1 before any */
+  int *owner; /* per linear layer: the rank that compresses it, -1 if not selected */
   rcc_calib_t calib;
   int have_calib;
   rcc_report_t report;
@@ -227,8 +228,8 @@ static rcc_status_t attempt(cascade_t *c, int stage_number, const rcc_stage_t *s
   for (int i = 0; i < c->n && st == RCC_OK; i++) {
     if (!c->selected[i] || c->owner[i] != c->rank) continue;
     const rcc_linear_t *lin = rcc_clip_linear(c->ctx.model, i);
-    rcc_log_progress("stage %d/%d %s/%s: layer %d of %d on rank 0 (%d in all): %s",
-                     stage_number, c->job->num_stages, rcc_stage_kind_name(stage->kind),
+    rcc_log_progress("stage %d/%d %s/%s: layer %d of %d on rank 0 (%d in all): %s", stage_number,
+                     c->job->num_stages, rcc_stage_kind_name(stage->kind),
                      rcc_stage_method_name(stage), done + 1, mine, all, lin->name);
     rcc_layer_input_t in = {.name = lin->name,
                             .m = lin->out_features,
@@ -259,6 +260,8 @@ static rcc_status_t attempt(cascade_t *c, int stage_number, const rcc_stage_t *s
 }
 
 static rcc_status_t restore_model(cascade_t *c) {
+  rcc_clip_reset_tensors(c->ctx.model);
+  RCC_TRY(rcc_clip_set_tensors(c->ctx.model, &c->tensors));
   for (int i = 0; i < c->n; i++)
     if (c->selected[i]) RCC_TRY(install(c, i, &c->cur[i]));
   return RCC_OK;
@@ -311,9 +314,10 @@ static rcc_status_t evaluate_layers(void *ctx, const rcc_factored_t *layers, dou
 }
 
 /* alphaedit distill: the closed form has given `trial` its starting alpha on every rank;
- * train it end to end (runner/distill.c) on spread calibration images. */
+ * train it end to end (runner/distill.c) on spread calibration images. Trained biases and
+ * LayerNorms go to *tensors (and into the model). */
 static rcc_status_t distill(cascade_t *c, const rcc_alphaedit_config_t *cfg, rcc_factored_t *trial,
-                            rcc_distill_summary_t *summary) {
+                            rcc_distill_summary_t *summary, rcc_clip_tensors_t *tensors) {
   const int size = rcc_dataset_size(c->calib_ds);
   int n = cfg->train_samples > 0 ? cfg->train_samples : c->job->data.calibration_samples;
   if (n > size) n = size;
@@ -330,11 +334,12 @@ static rcc_status_t distill(cascade_t *c, const rcc_alphaedit_config_t *cfg, rcc
                                    .n = c->n,
                                    .selected = c->selected,
                                    .layers = trial,
+                                   .tensors = &c->tensors,
                                    .evaluate = evaluate_layers,
                                    .evaluate_ctx = c};
   /* its validations count as validation, the rest as distillation */
   const double t0 = rcc_now_seconds(), v0 = c->report.phase_seconds[RCC_PHASE_VALIDATION];
-  rcc_status_t st = rcc_distill_run(&args, summary);
+  rcc_status_t st = rcc_distill_run(&args, summary, tensors);
   c->report.phase_seconds[RCC_PHASE_DISTILLATION] +=
       rcc_now_seconds() - t0 - (c->report.phase_seconds[RCC_PHASE_VALIDATION] - v0);
   free(idx);
@@ -351,6 +356,7 @@ static rcc_status_t run_stage(cascade_t *c, int stage_number, const rcc_stage_t 
   rs->job_index = stage_number - 1;
   rs->attempts = calloc((size_t)max_attempts, sizeof *rs->attempts);
   rcc_factored_t *trial = calloc((size_t)c->n, sizeof *trial);
+  rcc_clip_tensors_t trial_tensors = {0};
   if (!rs->attempts || !trial) {
     free(trial);
     return rcc_fail(RCC_ERR_NOMEM, "out of memory");
@@ -363,7 +369,7 @@ static rcc_status_t run_stage(cascade_t *c, int stage_number, const rcc_stage_t 
     rcc_status_t st = attempt(c, stage_number, &a->config, trial, a->note, sizeof a->note);
     if (st == RCC_OK && stage->kind == RCC_STAGE_ALPHAEDIT &&
         stage->config.alphaedit.method == RCC_ALPHAEDIT_METHOD_DISTILL) {
-      st = distill(c, &a->config.config.alphaedit, trial, &a->distill);
+      st = distill(c, &a->config.config.alphaedit, trial, &a->distill, &trial_tensors);
       a->has_distill = st == RCC_OK;
       if (st == RCC_ERR_NUMERIC) snprintf(a->note, sizeof a->note, "%s", rcc_last_error());
     }
@@ -395,6 +401,12 @@ static rcc_status_t run_stage(cascade_t *c, int stage_number, const rcc_stage_t 
       }
       for (int i = 0; i < c->n; i++)
         if (c->selected[i]) rcc_factored_swap(&c->cur[i], &trial[i]);
+      /* distill returns every tensor it carried, so a non-empty list supersedes the old one */
+      if (trial_tensors.n > 0) {
+        rcc_clip_tensors_free(&c->tensors);
+        c->tensors = trial_tensors;
+        trial_tensors = (rcc_clip_tensors_t){0};
+      }
       c->last_committed = (int)stage->kind;
     } else if (!last) {
       a->decision = "retry";
@@ -422,6 +434,7 @@ static rcc_status_t run_stage(cascade_t *c, int stage_number, const rcc_stage_t 
              a->retention, a->decision);
     for (int i = 0; i < c->n; i++)
       rcc_factored_free(&trial[i]);
+    rcc_clip_tensors_free(&trial_tensors);
     if (strcmp(a->decision, "commit") && strcmp(a->decision, "commit-below-threshold")) {
       if ((st = restore_model(c)) != RCC_OK) {
         result = st;
@@ -435,6 +448,7 @@ static rcc_status_t run_stage(cascade_t *c, int stage_number, const rcc_stage_t 
   for (int i = 0; i < c->n; i++)
     rcc_factored_free(&trial[i]);
   free(trial);
+  rcc_clip_tensors_free(&trial_tensors);
   rs->params_stored = stored_params(c);
   rs->seconds = rcc_now_seconds() - t0;
   return result;
@@ -532,8 +546,11 @@ static void fill_layers(cascade_t *c) {
 static rcc_status_t write_outputs(cascade_t *c) {
   const rcc_job_t *job = c->job;
   char path[4096];
-  rcc_export_t e = {
-      .model_dir = job->model, .model = c->ctx.model, .layers = c->cur, .compressed = c->selected};
+  rcc_export_t e = {.model_dir = job->model,
+                    .model = c->ctx.model,
+                    .layers = c->cur,
+                    .compressed = c->selected,
+                    .tensors = &c->tensors};
   snprintf(path, sizeof path, "%s/compressed", job->output);
   RCC_TRY(rcc_export_hf_dir(&e, path));
   snprintf(path, sizeof path, "%s/packed.safetensors", job->output);
@@ -561,6 +578,7 @@ static void cascade_free(cascade_t *c) {
   free(c->report.dare_to_nullu);
   free(c->owner);
   free(c->selected);
+  rcc_clip_tensors_free(&c->tensors);
   if (c->have_calib) rcc_calib_free(&c->calib);
   rcc_eval_ctx_close(&c->ctx);
   rcc_dataset_free(c->calib_ds);
@@ -605,15 +623,15 @@ static rcc_status_t save_checkpoint(cascade_t *c, int stages_done, const char *f
   if (grown) history = grown;
   if (st == RCC_OK) st = rcc_comm_broadcast(c->s->comm, history, (size_t)len, RCC_DT_U8, 0);
   if (st == RCC_OK)
-    st = rcc_run_checkpoint_save(c->job, stages_done, fingerprint, history, refs, n);
+    st = rcc_run_checkpoint_save(c->job, stages_done, fingerprint, history, refs, n, &c->tensors);
   if (st == RCC_OK) RCC_INFO("checkpoint: %s/checkpoints/stage-%d.h5", c->job->output, stages_done);
   free(refs);
   free(history);
   return st;
 }
 
-/* Restores the layers and the history of the newest valid checkpoint; returns how many
- * job stages it covers in *start (0 when there is none). */
+/* Restores the layers, the changed biases and LayerNorms and the history of the newest
+ * valid checkpoint; returns how many job stages it covers in *start (0 when there is none). */
 static rcc_status_t resume(cascade_t *c, const char *fingerprint, int *start) {
   bool found;
   rcc_ckpt_t ck;
@@ -624,9 +642,9 @@ static rcc_status_t resume(cascade_t *c, const char *fingerprint, int *start) {
   rcc_layer_ref_t *refs = layer_refs(c, &n);
   rcc_status_t st =
       refs ? rcc_run_checkpoint_restore(&ck, refs, n) : rcc_fail(RCC_ERR_NOMEM, "out of memory");
+  if (st == RCC_OK) st = rcc_run_checkpoint_restore_tensors(&ck, &c->tensors);
   if (st == RCC_OK && ck.meta.history) st = rcc_report_history_load(&c->report, ck.meta.history);
-  for (int i = 0; st == RCC_OK && i < c->n; i++)
-    if (c->selected[i]) st = install(c, i, &c->cur[i]);
+  if (st == RCC_OK) st = restore_model(c);
   if (st == RCC_OK) {
     *start = ck.meta.stage_index;
     c->report.resumed_after = *start;

@@ -1,7 +1,8 @@
 /* Checkpoint naming, fingerprint, layer <-> dataset mapping, and the search for the newest
  * valid checkpoint. Layer datasets: layers/<name>/{S, mask, U, V, alpha}, each present only
  * when the layer has that part (S and mask dense (m, n): simple, and checkpoints are
- * scratch files, not the compressed model's storage format). */
+ * scratch files, not the compressed model's storage format). Changed biases and LayerNorms:
+ * tensors/<HF name> (count), present only when distillation trained them. */
 #include "runner/checkpoint.h"
 
 #include <dirent.h>
@@ -52,14 +53,19 @@ rcc_status_t rcc_run_fingerprint(const rcc_job_t *job, rcc_comm_t comm, char hex
   return RCC_OK;
 }
 
+/* The group of the changed biases and LayerNorms. */
+#define TENSORS "tensors/"
+
 static void stage_path(const rcc_job_t *job, int k, const char *suffix, char *out, size_t cap) {
   snprintf(out, cap, "%s/checkpoints/stage-%d.h5%s", job->output, k, suffix);
 }
 
 rcc_status_t rcc_run_checkpoint_save(const rcc_job_t *job, int stage_index, const char *fingerprint,
-                                     const char *history, const rcc_layer_ref_t *layers, int n) {
-  rcc_ckpt_dataset_t *ds = calloc((size_t)n * 5 + 1, sizeof *ds);
-  char(*names)[300] = calloc((size_t)n * 5 + 1, sizeof *names);
+                                     const char *history, const rcc_layer_ref_t *layers, int n,
+                                     const rcc_clip_tensors_t *tensors) {
+  const int nt = tensors ? tensors->n : 0;
+  rcc_ckpt_dataset_t *ds = calloc((size_t)n * 5 + (size_t)nt + 1, sizeof *ds);
+  char(*names)[300] = calloc((size_t)n * 5 + (size_t)nt + 1, sizeof *names);
   if (!ds || !names) {
     free(ds);
     free(names);
@@ -90,6 +96,16 @@ rcc_status_t rcc_run_checkpoint_save(const rcc_job_t *job, int stage_index, cons
                                    .data = parts[p].data};
       k++;
     }
+  }
+  for (int i = 0; i < nt; i++) {
+    snprintf(names[k], sizeof names[k], "%s%s", TENSORS, tensors->items[i].name);
+    ds[k] = (rcc_ckpt_dataset_t){.name = names[k],
+                                 .dtype = RCC_DTYPE_F32,
+                                 .ndim = 1,
+                                 .shape = {tensors->items[i].count, 0},
+                                 .owner = 0,
+                                 .data = tensors->items[i].values};
+    k++;
   }
   rcc_ckpt_meta_t meta = {.stage_index = stage_index, .history = (char *)history};
   snprintf(meta.fingerprint, sizeof meta.fingerprint, "%s", fingerprint);
@@ -176,6 +192,19 @@ rcc_status_t rcc_run_checkpoint_restore(const rcc_ckpt_t *ck, const rcc_layer_re
     }
     rcc_factored_free(f);
     *f = g;
+  }
+  return RCC_OK;
+}
+
+rcc_status_t rcc_run_checkpoint_restore_tensors(const rcc_ckpt_t *ck, rcc_clip_tensors_t *out) {
+  rcc_clip_tensors_free(out);
+  const size_t prefix = strlen(TENSORS);
+  for (int i = 0; i < ck->n; i++) {
+    const rcc_tensor_t *t = &ck->datasets[i];
+    if (strncmp(t->name, TENSORS, prefix) != 0) continue;
+    if (t->dtype != RCC_DTYPE_F32 || t->ndim != 1)
+      return rcc_fail(RCC_ERR_FORMAT, "checkpoint dataset '%s' must be a float32 vector", t->name);
+    RCC_TRY(rcc_clip_tensors_put(out, t->name + prefix, t->data, t->numel));
   }
   return RCC_OK;
 }

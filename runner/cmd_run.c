@@ -120,8 +120,9 @@ int rcc_cmd_run(int argc, char **argv) {
     RCC_INFO("job %s (sha256 %s): %d stage%s, backend %s, %d rank%s", job->path, job->sha256_hex,
              job->num_stages, job->num_stages == 1 ? "" : "s", rcc_backend_describe(s.backend),
              rcc_comm_size(s.comm), rcc_comm_size(s.comm) == 1 ? "" : "s");
-    st = rcc_cascade_run(job, &s, fresh);
+    st = rcc_session_log_placement(&s);
   }
+  if (st == RCC_OK) st = rcc_cascade_run(job, &s, fresh);
   int rc = 0;
   if (st != RCC_OK) {
     if (rcc_comm_size(s.comm) > 1 && st != RCC_ERR_NUMERIC) {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "comm/allreduce_packed.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "compress/distill_loss.h"
@@ -30,9 +31,17 @@ typedef struct {
   float *start, *best;     /* parameters at the start and at the best epoch */
   uint8_t *decay;          /* per parameter: weight decay applies */
   uint8_t *pull;           /* per parameter: alpha, pulled toward its start */
+  uint8_t *frozen;         /* per parameter: never changes in this stage: a bias or LayerNorm
+                              carried from an earlier stage that this stage does not train,
+                              or a pruned entry of S (0, and so is its gradient) */
+  int64_t trained;         /* parameters that train, */
+  int64_t trained_bias;    /* of them biases */
+  int64_t trained_ln;      /* and LayerNorm weights and biases */
+  bool has_tensors;        /* the student holds biases or LayerNorms as parameters */
   int *order, *batch_idx;  /* (n_train) shuffled positions, (local batch) dataset indices */
-  bool text_frozen;        /* no text layer compressed: the student's class embeddings are
-                              the teacher's, and the text tower never runs */
+  bool text_frozen;        /* no text layer compressed and no bias or LayerNorm in the student:
+                              its class embeddings are the teacher's, and the text tower never
+                              runs */
   rcc_adamw_t opt;
 } distill_t;
 
@@ -54,6 +63,7 @@ static void distill_free(distill_t *d) {
   free(d->best);
   free(d->decay);
   free(d->pull);
+  free(d->frozen);
   free(d->order);
   free(d->batch_idx);
   rcc_adamw_free(&d->opt);
@@ -86,6 +96,58 @@ static rcc_status_t teacher_outputs(const rcc_distill_args_t *a, distill_t *d) {
     agreed =
         rcc_comm_allreduce(a->s->comm, d->img_t, (size_t)a->n_train * d->P, RCC_DT_F32, RCC_OP_SUM);
   return agreed;
+}
+
+/* The group of the student's parameter `name`, or NULL. */
+static const rcc_clip_param_group_t *find_group(const rcc_clip_train_t *t, const char *name) {
+  for (int g = 0; g < rcc_clip_train_num_groups(t); g++)
+    if (!strcmp(rcc_clip_train_group(t, g)->name, name)) return rcc_clip_train_group(t, g);
+  return NULL;
+}
+
+/* Writes the biases and LayerNorms of earlier stages into the student's parameters. */
+static rcc_status_t carry_tensors(const rcc_distill_args_t *a, distill_t *d) {
+  for (int i = 0; a->tensors && i < a->tensors->n; i++) {
+    const rcc_clip_tensor_t *t = &a->tensors->items[i];
+    const rcc_clip_param_group_t *grp = find_group(d->student, t->name);
+    if (!grp || grp->count != t->count)
+      return rcc_fail(RCC_ERR_ARG,
+                      "distillation: tensor '%s' (%lld values) of an earlier stage is no "
+                      "parameter of the student",
+                      t->name, (long long)t->count);
+    memcpy(rcc_clip_train_params(d->student) + grp->offset, t->values,
+           (size_t)t->count * sizeof *t->values);
+  }
+  return RCC_OK;
+}
+
+static bool is_tensor_group(const rcc_clip_param_group_t *grp) {
+  return grp->kind == RCC_PARAM_BIAS || grp->kind == RCC_PARAM_LN_WEIGHT ||
+         grp->kind == RCC_PARAM_LN_BIAS;
+}
+
+/* The student's current biases and LayerNorms into the inference model, so that the
+ * validation sees them (the linear layers reach it through a->evaluate). */
+static rcc_status_t push_tensors(const rcc_distill_args_t *a, distill_t *d) {
+  for (int g = 0; d->has_tensors && g < rcc_clip_train_num_groups(d->student); g++) {
+    const rcc_clip_param_group_t *grp = rcc_clip_train_group(d->student, g);
+    if (!is_tensor_group(grp)) continue;
+    int64_t count;
+    const float *v = rcc_clip_train_tensor(d->student, grp->name, &count);
+    RCC_TRY(rcc_clip_set_tensor(a->ctx->model, grp->name, v, count));
+  }
+  return RCC_OK;
+}
+
+/* Host copies of the student's biases and LayerNorms: the stage's result. */
+static rcc_status_t collect_tensors(distill_t *d, rcc_clip_tensors_t *out) {
+  for (int g = 0; d->has_tensors && g < rcc_clip_train_num_groups(d->student); g++) {
+    const rcc_clip_param_group_t *grp = rcc_clip_train_group(d->student, g);
+    if (is_tensor_group(grp))
+      RCC_TRY(rcc_clip_tensors_put(out, grp->name, rcc_clip_train_params(d->student) + grp->offset,
+                                   grp->count));
+  }
+  return RCC_OK;
 }
 
 static rcc_status_t setup(const rcc_distill_args_t *a, distill_t *d) {
@@ -121,7 +183,16 @@ static rcc_status_t setup(const rcc_distill_args_t *a, distill_t *d) {
     return rcc_fail(RCC_ERR_NOMEM, "distillation: out of memory for batches of %d", local_max);
   RCC_TRY(rcc_zeroshot_prompt_ids(a->ctx, a->classes, rcc_default_templates, d->NT, d->ids));
   RCC_TRY(teacher_outputs(a, d));
-  d->text_frozen = true;
+  /* Biases and LayerNorms changed by an earlier stage are parameters of the student even when
+   * this stage does not train them, so that it starts from them (frozen below). */
+  const bool carry = a->tensors && a->tensors->n > 0;
+  const rcc_clip_trainable_t which = {.alpha = true,
+                                      .bias = (cfg->trainable & RCC_TRAIN_BIAS) || carry,
+                                      .layernorm = (cfg->trainable & RCC_TRAIN_LAYERNORM) || carry,
+                                      .lowrank = cfg->trainable & RCC_TRAIN_LOWRANK,
+                                      .sparse_values = cfg->trainable & RCC_TRAIN_SPARSE_VALUES};
+  d->has_tensors = which.bias || which.layernorm;
+  d->text_frozen = !d->has_tensors;
   for (int i = 0; i < a->n; i++)
     if (a->selected[i] && strncmp(rcc_clip_linear(a->ctx->model, i)->name, "text", 4) == 0)
       d->text_frozen = false;
@@ -131,9 +202,6 @@ static rcc_status_t setup(const rcc_distill_args_t *a, distill_t *d) {
   if (!ptrs) return rcc_fail(RCC_ERR_NOMEM, "out of memory");
   for (int i = 0; i < a->n; i++)
     if (a->selected[i]) ptrs[i] = &a->layers[i];
-  const rcc_clip_trainable_t which = {.alpha = true,
-                                      .lowrank = cfg->trainable & RCC_TRAIN_LOWRANK,
-                                      .sparse_values = cfg->trainable & RCC_TRAIN_SPARSE_VALUES};
   rcc_status_t st =
       rcc_clip_train_create(a->job->model, a->s->backend, ptrs, a->n, which, &d->student);
   free(ptrs);
@@ -144,9 +212,11 @@ static rcc_status_t setup(const rcc_distill_args_t *a, distill_t *d) {
   d->best = malloc((size_t)(np > 0 ? np : 1) * sizeof *d->best);
   d->decay = calloc((size_t)(np > 0 ? np : 1), 1);
   d->pull = calloc((size_t)(np > 0 ? np : 1), 1);
-  if (!d->start || !d->best || !d->decay || !d->pull)
+  d->frozen = calloc((size_t)(np > 0 ? np : 1), 1);
+  if (!d->start || !d->best || !d->decay || !d->pull || !d->frozen)
     return rcc_fail(RCC_ERR_NOMEM, "distillation: out of memory for %lld parameters",
                     (long long)np);
+  RCC_TRY(carry_tensors(a, d));
   memcpy(d->start, rcc_clip_train_params(d->student), (size_t)np * sizeof *d->start);
   memcpy(d->best, d->start, (size_t)np * sizeof *d->best);
   /* alpha: no decay toward 0 but a pull toward its closed-form start; U, V, S: decay */
@@ -156,6 +226,30 @@ static rcc_status_t setup(const rcc_distill_args_t *a, distill_t *d) {
     if (grp->kind == RCC_PARAM_ALPHA || grp->kind == RCC_PARAM_U || grp->kind == RCC_PARAM_V ||
         grp->kind == RCC_PARAM_S)
       memset(dst + grp->offset, 1, (size_t)grp->count);
+  }
+  d->trained = np;
+  for (int g = 0; g < rcc_clip_train_num_groups(d->student); g++) {
+    const rcc_clip_param_group_t *grp = rcc_clip_train_group(d->student, g);
+    const bool bias = grp->kind == RCC_PARAM_BIAS,
+               ln = grp->kind == RCC_PARAM_LN_WEIGHT || grp->kind == RCC_PARAM_LN_BIAS;
+    if ((bias && !(cfg->trainable & RCC_TRAIN_BIAS)) ||
+        (ln && !(cfg->trainable & RCC_TRAIN_LAYERNORM))) {
+      memset(d->frozen + grp->offset, 1, (size_t)grp->count);
+      d->trained -= grp->count;
+    } else if (bias) {
+      d->trained_bias += grp->count;
+    } else if (ln) {
+      d->trained_ln += grp->count;
+    }
+  }
+  /* Pruned entries of S, after the counts above (which include them, as the S groups do):
+   * marking them frozen leaves them out of the gradient all-reduce. */
+  for (int g = 0; g < rcc_clip_train_num_groups(d->student); g++) {
+    const rcc_clip_param_group_t *grp = rcc_clip_train_group(d->student, g);
+    const uint8_t *mask = grp->kind == RCC_PARAM_S ? a->layers[grp->layer].mask : NULL;
+    if (mask)
+      for (int64_t j = 0; j < grp->count; j++)
+        if (!mask[j]) d->frozen[grp->offset + j] = 1;
   }
   const rcc_adamw_config_t oc = {0.9, 0.999, 1e-8, cfg->weight_decay};
   return rcc_adamw_init(&d->opt, np, &oc);
@@ -215,12 +309,14 @@ static rcc_status_t optimizer_step(const rcc_distill_args_t *a, distill_t *d, do
                                    int micro_batches, double lr) {
   const int64_t np = rcc_clip_train_num_params(d->student);
   float *p = rcc_clip_train_params(d->student), *g = rcc_clip_train_grads(d->student);
-  RCC_TRY(rcc_comm_allreduce(a->s->comm, g, (size_t)np, RCC_DT_F32, RCC_OP_SUM));
+  /* Frozen entries are the same on every rank and their gradients are discarded below:
+   * only the others travel. */
+  RCC_TRY(rcc_comm_allreduce_sum_packed(a->s->comm, g, np, d->frozen, RCC_ALLREDUCE_BUCKET_BYTES));
   RCC_TRY(rcc_comm_allreduce(a->s->comm, loss, 1, RCC_DT_F64, RCC_OP_SUM));
   const float inv = 1.0f / (float)micro_batches, pull = (float)(2.0 * a->cfg->regularization);
   double reg = 0.0;
   for (int64_t i = 0; i < np; i++) {
-    g[i] *= inv;
+    g[i] = d->frozen[i] ? 0.0f : g[i] * inv;
     if (d->pull[i]) {
       const float dev = p[i] - d->start[i];
       g[i] += pull * dev;
@@ -251,12 +347,13 @@ static rcc_status_t train(const rcc_distill_args_t *a, distill_t *d, rcc_distill
   const int64_t np = rcc_clip_train_num_params(d->student);
   const rcc_distill_loss_config_t lc = {cfg->kd_weight, cfg->kd_temperature, cfg->embedding_loss,
                                         rcc_clip_train_logit_scale(d->student)};
+  RCC_TRY(push_tensors(a, d));
   RCC_TRY(a->evaluate(a->evaluate_ctx, a->layers, &out->start_metric));
   out->best_metric = out->start_metric;
-  RCC_INFO("distill: %lld parameters train on %d images, %d epochs of %lld steps (batch %d x %d "
-           "accumulated), start: top-1 %.2f%%",
-           (long long)np, N, cfg->num_epochs, (long long)steps_per_epoch, batch, accum,
-           out->start_metric);
+  RCC_INFO("distill: %lld parameters (%lld of biases, %lld of LayerNorms) train on %d images, %d "
+           "epochs of %lld steps (batch %d x %d accumulated), start: top-1 %.2f%%",
+           (long long)d->trained, (long long)d->trained_bias, (long long)d->trained_ln, N,
+           cfg->num_epochs, (long long)steps_per_epoch, batch, accum, out->start_metric);
   int bad_epochs = 0;
   int64_t step = 0;
   for (int epoch = 1; epoch <= cfg->num_epochs; epoch++) {
@@ -293,6 +390,7 @@ static rcc_status_t train(const rcc_distill_args_t *a, distill_t *d, rcc_distill
     out->epochs = epoch;
     out->steps = (int)step;
     RCC_TRY(export_layers(a, d));
+    RCC_TRY(push_tensors(a, d));
     double metric;
     RCC_TRY(a->evaluate(a->evaluate_ctx, a->layers, &metric));
     const bool better = metric > out->best_metric;
@@ -313,17 +411,25 @@ static rcc_status_t train(const rcc_distill_args_t *a, distill_t *d, rcc_distill
   out->samples_per_second = out->train_seconds > 0 ? N * out->epochs / out->train_seconds : 0.0;
   /* the best state, the closed-form start included, is the one the stage keeps */
   memcpy(rcc_clip_train_params(d->student), d->best, (size_t)np * sizeof *d->best);
+  RCC_TRY(push_tensors(a, d));
   return export_layers(a, d);
 }
 
-rcc_status_t rcc_distill_run(const rcc_distill_args_t *a, rcc_distill_summary_t *out) {
+rcc_status_t rcc_distill_run(const rcc_distill_args_t *a, rcc_distill_summary_t *out,
+                             rcc_clip_tensors_t *tensors) {
   *out = (rcc_distill_summary_t){0};
+  rcc_clip_tensors_free(tensors);
   if (a->n_train <= 0)
     return rcc_fail(RCC_ERR_ARG, "%s: distill has no training images", a->job->path);
   distill_t d = {0};
   rcc_status_t st = setup(a, &d);
-  if (st == RCC_OK) out->trained_params = rcc_clip_train_num_params(d.student);
-  if (st == RCC_OK) st = train(a, &d, out);
+  if (st == RCC_OK) {
+    out->trained_params = d.trained;
+    out->trained_bias_params = d.trained_bias;
+    out->trained_layernorm_params = d.trained_ln;
+    st = train(a, &d, out);
+  }
+  if (st == RCC_OK) st = collect_tensors(&d, tensors);
   distill_free(&d);
   return st;
 }

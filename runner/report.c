@@ -27,6 +27,12 @@ static double number_or_nan(const cJSON *o, const char *key) {
   return cJSON_IsNumber(v) ? v->valuedouble : NAN;
 }
 
+/* A count absent from a history written before it was recorded: 0. */
+static int64_t count_or_zero(const cJSON *o, const char *key) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+  return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
+}
+
 /* alphaedit distill's training summary, in report.json and in the checkpoint history. */
 static void add_distill(cJSON *ao, const rcc_report_attempt_t *at) {
   if (!at->has_distill) return;
@@ -42,6 +48,8 @@ static void add_distill(cJSON *ao, const rcc_report_attempt_t *at) {
   add_number(o, "train_seconds", d->train_seconds);
   add_number(o, "samples_per_second", d->samples_per_second);
   cJSON_AddNumberToObject(o, "trained_params", (double)d->trained_params);
+  cJSON_AddNumberToObject(o, "trained_bias_params", (double)d->trained_bias_params);
+  cJSON_AddNumberToObject(o, "trained_layernorm_params", (double)d->trained_layernorm_params);
   cJSON_AddNumberToObject(o, "activation_bytes", (double)d->activation_bytes);
 }
 
@@ -60,6 +68,8 @@ static void load_distill(const cJSON *ao, rcc_report_attempt_t *at) {
   d->train_seconds = number_or_nan(o, "train_seconds");
   d->samples_per_second = number_or_nan(o, "samples_per_second");
   d->trained_params = (int64_t)number_or_nan(o, "trained_params");
+  d->trained_bias_params = count_or_zero(o, "trained_bias_params");
+  d->trained_layernorm_params = count_or_zero(o, "trained_layernorm_params");
   d->activation_bytes = (size_t)number_or_nan(o, "activation_bytes");
 }
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 
@@ -59,6 +60,25 @@ rcc_status_t rcc_session_open(rcc_session_t *s, int *argc, char ***argv, const c
   }
   if (threads > 0) rcc_backend_set_threads(s->backend, threads);
   return RCC_OK;
+}
+
+rcc_status_t rcc_session_log_placement(const rcc_session_t *s) {
+  const int size = rcc_comm_size(s->comm);
+  if (size <= 1) return RCC_OK;
+  enum { LINE = 384 };
+  char mine[LINE] = {0}, host[128] = "?";
+  if (gethostname(host, sizeof host) != 0) snprintf(host, sizeof host, "?");
+  host[sizeof host - 1] = '\0';
+  snprintf(mine, sizeof mine, "%s (local %d): %s", host, rcc_comm_local_rank(s->comm),
+           rcc_backend_describe(s->backend));
+  char *all = malloc((size_t)size * LINE);
+  if (!all) return rcc_fail(RCC_ERR_NOMEM, "out of memory for %d placement lines", size);
+  rcc_status_t st = rcc_comm_allgather(s->comm, mine, all, LINE, RCC_DT_U8);
+  if (st == RCC_OK && rcc_comm_rank(s->comm) == 0)
+    for (int r = 0; r < size; r++)
+      RCC_INFO("rank %d on %s", r, all + (size_t)r * LINE);
+  free(all);
+  return st;
 }
 
 void rcc_session_close(rcc_session_t *s) {

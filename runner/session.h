@@ -14,5 +14,9 @@ typedef struct {
 rcc_status_t rcc_session_open(rcc_session_t *s, int *argc, char ***argv, const char *backend_name,
                               int threads);
 void rcc_session_close(rcc_session_t *s);
+/* Collective: rank 0 logs one line per rank with its host, local rank and backend
+ * ("rank 1 on node7 (local 1): cuda:1 (NVIDIA H100 ...)"), so a user sees which GPU or how
+ * many CPU threads every rank got. Nothing with one rank (the job line says it). */
+rcc_status_t rcc_session_log_placement(const rcc_session_t *s);
 /* True when a launcher (mpirun, srun with PMIx/PMI) started this process. */
 int rcc_session_launched_by_mpi(void);

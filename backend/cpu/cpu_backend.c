@@ -1,12 +1,14 @@
 /* The CPU backend: host memory, GEMM through OpenBLAS's cblas_sgemm, threads shared by
- * OpenBLAS and OpenMP, and the function table that plugs the kernels of cpu_ops.c into
- * rcc_backend_t. The readable reference every other backend is tested against. */
+ * OpenBLAS and OpenMP, and the function table that plugs the kernels of cpu_ops.c and
+ * cpu_compress_ops.c into rcc_backend_t. The readable reference every other backend is
+ * tested against. */
 #include <cblas.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cpu/cpu_compress_ops.h"
 #include "backend/cpu/cpu_ops.h"
 
 /* A GEMM with at most this many multiply-adds (M*N*K) counts as small: e.g. attention's
@@ -132,6 +134,14 @@ static const rcc_backend_ops_t cpu_ops = {
     .add = rcc_cpu_add,
     .scale = rcc_cpu_scale,
     .l2_normalize_rows = rcc_cpu_l2_normalize_rows,
+    .svd_f64 = rcc_cpu_svd_f64,
+    .cholesky_f64 = rcc_cpu_cholesky_f64,
+    .cholesky_inverse_f64 = rcc_cpu_cholesky_inverse_f64,
+    .row_topk_mask = rcc_cpu_row_topk_mask,
+    .threshold_mask = rcc_cpu_threshold_mask,
+    .nm_mask = rcc_cpu_nm_mask,
+    .apply_mask = rcc_cpu_apply_mask,
+    .scale_rows = rcc_cpu_scale_rows,
 };
 
 rcc_status_t rcc_backend_cpu_create(rcc_backend_t *out) {

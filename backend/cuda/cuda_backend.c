@@ -1,38 +1,12 @@
 /* The CUDA backend: device memory (cudaMalloc, never managed memory), GEMM through cuBLAS
- * and the kernels of cuda_kernels.cu, all queued on one stream of our own. Operations are
+ * and the kernels of cuda_kernels.cu, the compression ops of cuda_compress_ops.c (cuSOLVER
+ * and cuda_compress_kernels.cu), all queued on one stream of our own. Operations are
  * asynchronous; download and synchronize wait for the stream. Compiled only with CUDA. */
-#include <cublas_v2.h>
-#include <cuda_runtime.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "backend/backend_impl.h"
+#include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_kernels.h"
-#include "common/check_cuda.h"
-
-typedef struct {
-  int device;
-  cudaStream_t stream;
-  cublasHandle_t cublas;
-} cuda_impl_t;
-
-/* Every CUDA call goes through RCC_CHECK_CUDA (common/check_cuda.h) and every cuBLAS call
- * through this: on failure the message names the file, the line, the call and the
- * library's own description, and the op returns. */
-#define RCC_CHECK_CUBLAS(call)                                                                     \
-  do {                                                                                             \
-    cublasStatus_t rcc_cublas_st_ = (call);                                                        \
-    if (rcc_cublas_st_ != CUBLAS_STATUS_SUCCESS)                                                   \
-      return rcc_fail(RCC_ERR_CUDA, "%s:%d: %s failed: %s (%s)", __FILE__, __LINE__, #call,        \
-                      cublasGetStatusString(rcc_cublas_st_), cublasGetStatusName(rcc_cublas_st_)); \
-  } while (0)
-
-static cuda_impl_t *impl_of(rcc_backend_t be) { return (cuda_impl_t *)be->impl; }
-
-/* Makes our device current: another part of the program (the NCCL comm, say) may have
- * made a different one current since the last call, and kernels must be launched on the
- * device that owns our stream. */
-#define ENTER(be) RCC_CHECK_CUDA(cudaSetDevice(impl_of(be)->device))
 
 int rcc_backend_cuda_device_count(void) {
   int count = 0;
@@ -47,6 +21,7 @@ static void cuda_destroy(rcc_backend_t be) {
   cuda_impl_t *m = impl_of(be);
   if (m) {
     cudaSetDevice(m->device);
+    if (m->cusolver) cusolverDnDestroy(m->cusolver);
     if (m->cublas) cublasDestroy(m->cublas);
     if (m->stream) cudaStreamDestroy(m->stream);
     free(m);
@@ -177,6 +152,14 @@ static const rcc_backend_ops_t cuda_ops = {
     .add = cuda_add,
     .scale = cuda_scale,
     .l2_normalize_rows = cuda_l2_normalize_rows,
+    .svd_f64 = rcc_cuda_svd_f64,
+    .cholesky_f64 = rcc_cuda_cholesky_f64,
+    .cholesky_inverse_f64 = rcc_cuda_cholesky_inverse_f64,
+    .row_topk_mask = rcc_cuda_row_topk_mask,
+    .threshold_mask = rcc_cuda_threshold_mask,
+    .nm_mask = rcc_cuda_nm_mask,
+    .apply_mask = rcc_cuda_apply_mask,
+    .scale_rows = rcc_cuda_scale_rows,
 };
 
 /* Stream, cuBLAS handle (bound to the stream) and the description. cuBLAS stays in its

@@ -7,8 +7,8 @@
  * the plan, the first layer is run once untimed (warm-up), then each layer of the first
  * `blocks` encoder blocks is run once; only the kernel call is timed (copies of W and the
  * writing of results are not). The CPU backend is created with T threads as rcc-dist's
- * session does (OpenMP T threads, OpenBLAS serial); --blas-threads N then lets OpenBLAS
- * use N threads, to measure what the kernels' BLAS and LAPACK calls would gain from them.
+ * session does (OpenMP T threads, OpenBLAS serial outside the kernels); the kernels widen
+ * OpenBLAS to T threads around their own LAPACK and BLAS calls (compress/blas_threads.h).
  * Results go to --out for torch_compress.py to compare with its own; one JSON line per
  * method goes to stdout.
  *
@@ -16,8 +16,8 @@
  *   magnitude  rcc_prune_magnitude, unstructured 50 %, per layer
  *   wanda      rcc_prune_wanda, 50 % per row, col_sq = diag(H)
  *   sparsegpt  rcc_prune_sparsegpt, unstructured 50 %, block 128, damp 0.01
- *   svd        rcc_lowrank_svd, energy 0.9, ratio 1.0 (path AUTO -> exact dgesdd)
- *   svd_rand   rcc_lowrank_svd, energy 0.9, ratio 0.1 (path AUTO -> randomized)
+ *   svd        rcc_lowrank_svd, energy 0.9, ratio 1.0 (path AUTO -> exact sgesdd, float)
+ *   svd_rand   rcc_lowrank_svd, energy 0.9, ratio 0.1 (path AUTO -> randomized, float)
  *   whitened   rcc_lowrank_whitened, energy 0.95, ratio 0.25, damp 0.01 (AUTO -> randomized)
  *   alpha      rcc_alpha_closed_form, lambda 0.001, W_hat = W pruned by magnitude 50 %
  *
@@ -299,14 +299,12 @@ static const char USAGE[] =
     "  --plan PLAN   METHOD:BLOCKS,... e.g. magnitude:12,svd:1 (methods: magnitude, wanda,\n"
     "                sparsegpt, svd, svd_rand, whitened, alpha; BLOCKS: leading encoder\n"
     "                blocks of 6 linears each, 1..12)\n"
-    "  --threads T   CPU backend threads (default 1)\n"
-    "  --blas-threads N  OpenBLAS threads after the backend set them to 1 (default: left at 1,\n"
-    "                as in rcc-dist)\n";
+    "  --threads T   CPU backend threads (default 1)\n";
 
 typedef struct {
   const char *model, *calib, *out, *plan_text;
   plan_t plan;
-  int threads, blas_threads; /* blas_threads 0: as the backend leaves it (1) */
+  int threads;
 } options_t;
 
 static int parse_threads(const char *flag, const char *s, int *out) {
@@ -321,11 +319,13 @@ static int parse_threads(const char *flag, const char *s, int *out) {
 }
 
 static int parse_options(int argc, char **argv, options_t *o) {
-  static const struct option longopts[] = {
-      {"model", required_argument, NULL, 'm'},   {"calib", required_argument, NULL, 'c'},
-      {"out", required_argument, NULL, 'o'},     {"plan", required_argument, NULL, 'p'},
-      {"threads", required_argument, NULL, 't'}, {"blas-threads", required_argument, NULL, 'b'},
-      {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+  static const struct option longopts[] = {{"model", required_argument, NULL, 'm'},
+                                           {"calib", required_argument, NULL, 'c'},
+                                           {"out", required_argument, NULL, 'o'},
+                                           {"plan", required_argument, NULL, 'p'},
+                                           {"threads", required_argument, NULL, 't'},
+                                           {"help", no_argument, NULL, 'h'},
+                                           {NULL, 0, NULL, 0}};
   *o = (options_t){.threads = 1};
   int c;
   while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -336,9 +336,6 @@ static int parse_options(int argc, char **argv, options_t *o) {
     case 'p': o->plan_text = optarg; break;
     case 't':
       if (parse_threads("--threads", optarg, &o->threads)) return -1;
-      break;
-    case 'b':
-      if (parse_threads("--blas-threads", optarg, &o->blas_threads)) return -1;
       break;
     case 'h': fputs(USAGE, stdout); exit(0);
     default: fputs(USAGE, stderr); return -1;
@@ -405,9 +402,8 @@ static rcc_status_t run(const options_t *o) {
   snprintf(path, sizeof path, "%s/model.safetensors", o->model);
   rcc_status_t s = rcc_backend_init(&be, "cpu");
   if (s == RCC_OK) {
-    /* As rcc-dist's session: OpenMP gets T threads, OpenBLAS stays serial. */
+    /* As rcc-dist's session: OpenMP gets T threads, OpenBLAS is serial between kernels. */
     rcc_backend_set_threads(be, o->threads);
-    if (o->blas_threads > 0) openblas_set_num_threads(o->blas_threads);
     fprintf(stderr, "bench_compress: %s, OpenMP max threads %d, OpenBLAS threads %d\n",
             rcc_backend_describe(be), omp_get_max_threads(), openblas_get_num_threads());
     s = rcc_st_open(path, &st);

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Compression kernels, rcc-dist vs PyTorch, same machine, same run, same threads.
 #
-#   bench/compress/run.sh [--native-openblas] [--rcc-blas-threads] [--bin PATH]
+#   bench/compress/run.sh [--native-openblas] [--bin PATH]
 #                         [--threads "1 2"] [--plan PLAN] [--model DIR] [--work DIR]
 #
 # Builds bench_compress (Release, CUDA off, in build-bench-compress/) unless --bin is given,
 # writes the random ViT-B/32 CLIP (bench/forward/make_model.py) and the calibration
 # statistics H (torch_compress.py prepare), then for each thread count T runs bench_compress
-# (the C kernels, CPU backend with T OpenMP threads, OpenBLAS serial as in rcc-dist) and
+# (the C kernels, CPU backend with T OpenMP threads as in rcc-dist; the kernels give
+# OpenBLAS T threads around their LAPACK and BLAS calls) and
 # torch_compress.py (the same methods in PyTorch, torch.set_num_threads(T)), which checks
 # rcc's results against its own. OMP_NUM_THREADS, MKL_NUM_THREADS and OPENBLAS_NUM_THREADS
 # are T for both. All timed runs happen under one hold of /tmp/rcc-bench.lock (one
@@ -20,11 +21,10 @@
 # table are totals over the layers named in its `layers` column, never extrapolated.
 #
 # ratio = torch seconds / rcc seconds (above 1: rcc is faster), against PyTorch in float32
-# (what the methods' reference code runs in) and in float64 (rcc's precision).
+# (what the methods' reference code runs in, and rcc's svd and svd_rand) and in float64
+# (rcc's precision for the other methods).
 # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are left as the environment sets them;
 # --native-openblas unsets both for the rcc runs only (the header names the kernel that ran).
-# --rcc-blas-threads lets OpenBLAS run T threads inside the rcc kernels (bench_compress
-# --blas-threads T), an experiment: rcc-dist's CPU backend keeps OpenBLAS serial.
 # Exit status: 0, 1 when a result check against PyTorch failed (the table still prints),
 # 2 on any other error.
 set -euo pipefail
@@ -37,14 +37,12 @@ plan="magnitude:12,wanda:12,sparsegpt:2,svd:2,svd_rand:2,whitened:2,alpha:2"
 model=/tmp/rcc-bench/clip-vit-b32
 work=/tmp/rcc-bench/compress
 native=0
-blas=0
 lock=/tmp/rcc-bench.lock
 
 usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --native-openblas) native=1 ;;
-    --rcc-blas-threads) blas=1 ;;
     --bin) bin=$2; shift ;;
     --threads) threads=$2; shift ;;
     --plan) plan=$2; shift ;;
@@ -81,7 +79,6 @@ rcc_env() {
 }
 
 mode=$([ "$native" = 1 ] && echo "native-openblas" || echo "default")
-[ "$blas" = 1 ] && mode="$mode-blas-threads"
 results="$work/results-$mode.jsonl"
 : >"$results"
 core=$(rcc_env OPENBLAS_VERBOSE=2 "$bin" --help 2>&1 | sed -n 's/^Core: *//p' | head -n 1)
@@ -110,7 +107,7 @@ for t in $threads; do
   echo "run.sh: threads=$t rcc ..." >&2
   rcc_env OMP_NUM_THREADS="$t" MKL_NUM_THREADS="$t" OPENBLAS_NUM_THREADS="$t" \
     "$bin" --model "$model" --calib "$work" --out "$out" --plan "$plan" \
-    --threads "$t" $([ "$blas" = 1 ] && echo "--blas-threads $t") >>"$results" 2>"$work/rcc-t$t.log" ||
+    --threads "$t" >>"$results" 2>"$work/rcc-t$t.log" ||
     { cat "$work/rcc-t$t.log" >&2; echo "run.sh: bench_compress failed" >&2; exit 2; }
   echo "run.sh: threads=$t torch ..." >&2
   rc=0
@@ -130,12 +127,11 @@ echo "# $(date -u '+%Y-%m-%d %H:%M UTC') | machine: $cpu, $cpus CPUs (lscpu)" \
   "| load average before/after: $load_before / $load_after"
 echo "# CLIP ViT-B/32 vision tower linears, random weights (make_model.py), H = X^T X of" \
   "4096 synthetic correlated tokens (torch_compress.py prepare); plan $plan"
-blas_note=$([ "$blas" = 1 ] && echo "OpenBLAS T threads (--rcc-blas-threads)" ||
-  echo "OpenBLAS serial")
-echo "# rcc: OpenMP threads = T, $blas_note, OpenBLAS core $core ($pins) | $torch_blas," \
+echo "# rcc: OpenMP threads = T, OpenBLAS T threads inside the kernels, OpenBLAS core" \
+  "$core ($pins); svd and svd_rand in float32, the rest in float64 | $torch_blas," \
   "torch.set_num_threads(T)"
 echo "# settings: magnitude/wanda/sparsegpt 50 % unstructured (sparsegpt block 128, damp" \
-  "0.01); svd energy 0.9 ratio 1.0 (exact gesdd); svd_rand energy 0.9 ratio 0.1" \
+  "0.01); svd energy 0.9 ratio 1.0 (exact sgesdd); svd_rand energy 0.9 ratio 0.1" \
   "(randomized); whitened energy 0.95 ratio 0.25 damp 0.01 (randomized); alpha closed" \
   "form lambda 0.001 on W pruned 50 %"
 python3 - "$results" <<'EOF'

@@ -313,12 +313,14 @@ class Check:
     # Wanda in float64 compute bit-identical scores, so their masks must be identical.
     # The randomized sketches of svd_rand and whitened differ (rcc: splitmix64 and
     # Box-Muller, torch: its own generator), so those agree only to the accuracy of the
-    # approximation itself.
+    # approximation itself. rcc's svd computes in float32, so it meets float64 torch only to
+    # float32 rounding (and may pick a rank one off where the energy rule falls between
+    # two singular values that float32 cannot order against the threshold).
     TOLERANCES = {
         "magnitude": {"mask_diff": (0, 0), "kept_diff": (0, 0)},
         "wanda": {"mask_diff": (1e-3, 0), "kept_diff": (0, 0)},
         "sparsegpt": {"mask_diff": (1e-2, 1e-4), "kept_diff": (0, 0), "err_rel": (2e-2, 1e-3)},
-        "svd": {"rank_diff": (1, 0), "sigma_rel": (1e-4, 1e-6), "err_rel": (1e-4, 1e-9)},
+        "svd": {"rank_diff": (1, 1), "sigma_rel": (1e-4, 1e-5), "err_rel": (1e-4, 1e-5)},
         "svd_rand": {"rank_diff": (0, 0), "sigma_rel": (5e-2, 5e-2), "err_rel": (1e-2, 1e-2)},
         "whitened": {"rank_diff": (0, 0), "sigma_rel": (5e-2, 5e-2), "err_rel": (1e-2, 1e-2)},
         "alpha": {"alpha_abs": (1e-3, 1e-5)},

@@ -4,10 +4,16 @@
 # batch the training must agree (first and last loss within 1e-4 relative, the same best
 # epoch, final top-1 within 0.2 points: the ranks sum gradients in another order), training
 # must lower the loss and never end below its closed-form start, the report and checkpoint
-# history carry the summary, and a stage left by a killed rank resumes to the same result.
-# usage: test_distill.sh RCC_DIST SOURCE_DIR COMPARE_RUNS MPIEXEC
+# history carry the summary, a stage left by a killed rank resumes to the same result, and
+# `rcc-dist eval` of packed.safetensors and of compressed/ gives the run's final top-1.
+# Mode `bias` (test_distill_bias.sh) compresses the vision tower only and trains alpha, the
+# kept values of S, every bias (the dense text layers' too) and every LayerNorm, then runs a
+# closed-form alphaedit stage on top: the outputs must hold the trained biases and
+# LayerNorms, and a run killed in stage 3 must resume from stage 2's checkpoint (which holds
+# them) to exactly the uninterrupted result.
+# usage: test_distill.sh RCC_DIST SOURCE_DIR COMPARE_RUNS MPIEXEC [bias]
 set -u
-bin=$1 src=$2 mpiexec=$4
+bin=$1 src=$2 compare=$3 mpiexec=$4 mode=${5:-plain}
 cd "$src" || exit 1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -17,6 +23,13 @@ passed=0 failures=0
 ok() { passed=$((passed + 1)); }
 bad() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
+if [ "$mode" = bias ]; then
+  include="'*vision_model.encoder.layers.*'" trainable='alpha, bias, layernorm, sparse_values'
+  stage3='    - {name: alphaedit, config: {method: closed_form}}'
+else
+  include="'*encoder.layers.*'" trainable='alpha, sparse_values' stage3=''
+fi
+
 job() { # job OUTPUT
   cat <<YAML
 model: models/clip-fmnist
@@ -24,13 +37,14 @@ output: $1
 backend: cpu
 threads: 1
 data: {calibration: fmnist:train, calibration_samples: 128, validation: fmnist:test, validation_samples: 500}
-layers: {include: ['*encoder.layers.*']}
+layers: {include: [$include]}
 cascade:
   stages:
     - {name: dare, config: {method: wanda, target_sparsity: 0.8}}
     - name: alphaedit
       config: {method: distill, learning_rate: 2.0e-3, num_epochs: 2, batch_size: 32,
-               train_samples: 256, trainable: [alpha, sparse_values]}
+               train_samples: 256, trainable: [$trainable]}
+$stage3
   validation: {performance_threshold: 0.3}
 YAML
 }
@@ -51,8 +65,9 @@ jq -en --argjson a "$last" --argjson b "$first" '$a < 0.7 * $b' >/dev/null && ok
   bad "training did not lower the loss enough: first $first, last $last"
 jq -en --argjson a "$best" --argjson b "$start" '$a >= $b' >/dev/null && ok ||
   bad "best top-1 $best below the closed-form start $start"
+committed=$(jq '.stages[1].attempts[-1].metric' "$tmp/np1/report.json")
+[ "$committed" = "$best" ] && ok || bad "the distill stage's top-1 $committed is not the best epoch's $best"
 final=$(jq .final.metric "$tmp/np1/report.json")
-[ "$final" = "$best" ] && ok || bad "final top-1 $final is not the best epoch's $best"
 grep -q "distill epoch 2/2" "$tmp/out1" && ok || bad "no per-epoch progress line"
 for np in 2 4; do
   for f in first_loss last_loss; do
@@ -64,6 +79,48 @@ for np in 2 4; do
     bad "best epoch differs on $np ranks"
   jq -en --argjson a "$(jq .final.metric "$tmp/np$np/report.json")" --argjson b "$final" \
     '(($a - $b) | fabs) <= 0.2' >/dev/null && ok || bad "final top-1 on $np ranks differs by > 0.2"
+done
+
+# Both outputs evaluate to the run's final top-1 (the validation's samples, batch and threads).
+for out in packed.safetensors compressed; do
+  got=$("$bin" eval --model "$tmp/np1/$out" --data fmnist:test --limit 500 --batch 32 --backend cpu \
+    --threads 1 --json 2>/dev/null | jq .top1)
+  jq -en --argjson a "${got:-null}" --argjson b "$final" '$a == $b' >/dev/null && ok ||
+    bad "eval of $out gives top-1 ${got:-nothing}, the report says $final"
+done
+
+# tensor FILE NAME: a checksum of the bytes of one tensor of a safetensors file ("missing"
+# when it has none of that name)
+tensor() {
+  local len lo hi
+  len=$(od -An -t u8 -N 8 "$1" | tr -d ' ')
+  read -r lo hi < <(head -c $((8 + len)) "$1" | tail -c "$len" |
+    jq -r --arg n "$2" '.[$n].data_offsets // ["missing", ""] | "\(.[0]) \(.[1])"')
+  [ "$lo" = missing ] && { echo missing; return; }
+  tail -c +$((8 + len + lo + 1)) "$1" | head -c $((hi - lo)) | cksum
+}
+orig=models/clip-fmnist/model.safetensors
+bias_params=$(field "$tmp/np1" trained_bias_params) ln_params=$(field "$tmp/np1" trained_layernorm_params)
+if [ "$mode" = bias ]; then
+  [ "$bias_params" -gt 0 ] && [ "$ln_params" -gt 0 ] && ok ||
+    bad "the report counts $bias_params bias and $ln_params LayerNorm parameters trained"
+  # a LayerNorm, the bias of a compressed layer, the bias of a text layer left dense
+  changed=(vision_model.post_layernorm.weight text_model.encoder.layers.0.layer_norm1.bias
+    vision_model.encoder.layers.1.mlp.fc1.bias text_model.encoder.layers.1.mlp.fc2.bias)
+else
+  [ "$bias_params" = 0 ] && [ "$ln_params" = 0 ] && ok ||
+    bad "biases or LayerNorms trained without being asked: $bias_params, $ln_params"
+  changed=()
+fi
+for name in "${changed[@]}" vision_model.pre_layrnorm.weight text_model.final_layer_norm.bias; do
+  a=$(tensor "$orig" "$name") c=$(tensor "$tmp/np1/compressed/model.safetensors" "$name")
+  p=$(tensor "$tmp/np1/packed.safetensors" "$name")
+  [ "$a" != missing ] && [ "$c" = "$p" ] && ok || bad "$name: compressed/ and packed differ or lack it"
+  if [[ " ${changed[*]} " == *" $name "* ]]; then
+    [ "$c" != "$a" ] && ok || bad "$name: the outputs hold the original values, not the trained ones"
+  elif [ "$mode" = plain ]; then
+    [ "$c" = "$a" ] && ok || bad "$name: changed although neither biases nor LayerNorms train"
+  fi
 done
 
 # A rank killed during the distill stage: the re-run resumes after stage 1 and trains again
@@ -80,6 +137,20 @@ grep -q "resuming after stage 1" "$tmp/out" && ok || bad "the re-run did not res
 a=$(summary "$tmp/kill" | jq -c 'del(.train_seconds, .samples_per_second)')
 b=$(summary "$tmp/np2" | jq -c 'del(.train_seconds, .samples_per_second)')
 [ "$a" = "$b" ] && ok || bad "resumed distill summary $a differs from the uninterrupted $b"
+
+# A rank killed in stage 3: the re-run restores stage 2's layers, biases and LayerNorms from
+# its checkpoint and ends exactly as the uninterrupted run.
+if [ "$mode" = bias ]; then
+  job "$tmp/kill3" >"$tmp/kill3.yaml"
+  if timeout 300 "$mpiexec" -n 2 env RCC_FAULT=rank:1,stage:3 "$bin" "$tmp/kill3.yaml" >"$tmp/out" 2>&1; then
+    bad "the job killed in stage 3 exited 0"
+  else ok; fi
+  if timeout 300 "$mpiexec" -n 2 "$bin" "$tmp/kill3.yaml" >"$tmp/out" 2>&1; then ok; else
+    bad "the run resumed in stage 3 failed:"; tail -20 "$tmp/out"
+  fi
+  grep -q "resuming after stage 2" "$tmp/out" && ok || bad "the re-run did not resume after stage 2"
+  "$compare" "$tmp/np2" "$tmp/kill3" --exact && ok || bad "the run resumed in stage 3 differs from an uninterrupted one"
+fi
 
 echo "$passed passed, $failures failed"
 [ "$failures" -eq 0 ]

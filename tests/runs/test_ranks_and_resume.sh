@@ -33,6 +33,11 @@ for np in 2 4; do
   if "$compare" "$tmp/np1" "$tmp/np$np"; then ok; else bad "1 rank vs $np ranks differ"; fi
 done
 grep -Eq '"owner_rank":[[:space:]]*1' "$tmp/np2/report.json" && ok || bad "no layer owned by rank 1 at 2 ranks"
+# Every rank's placement (host, local rank, backend) is in the log.
+for r in 0 1 2 3; do
+  grep -Eq "rank $r on [^ ]+ \(local $r\): cpu" "$tmp/np4/log.txt" && ok ||
+    bad "log.txt of the 4-rank run does not say where rank $r runs"
+done
 
 # 2. Kill rank 1 in the middle of stage 2, then resume.
 job "$tmp/kill" >"$tmp/kill.yaml"

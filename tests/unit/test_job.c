@@ -351,7 +351,8 @@ static const expected_error_t bad_cases[] = {
      "'schedule' must be one of linear, cosine, cubic; got 'cosin' (did you mean 'cosine'?)"},
     {"bad_duplicate_key.yaml", 6, 1, "duplicate key 'seed' (first given at line 4)"},
     {"bad_trainable.yaml", 9, 28,
-     "'trainable' items must be alpha, lowrank or sparse_values, got 'biases'"},
+     "'trainable' items must be alpha, lowrank, sparse_values, bias, layernorm; got 'biases' "
+     "(did you mean 'bias'?)"},
     {"bad_foreign_key.yaml", 9, 9,
      "key 'energy_threshold' belongs to nullu stages, not to this dare stage"},
     {"bad_syntax.yaml", 6, 3,
@@ -609,6 +610,35 @@ static void test_round_trip(void **state) {
   rcc_job_free(job);
 }
 
+/* Every `trainable:` name sets its bit, alpha whether listed or not, and the list survives
+ * a round trip through rcc_job_to_yaml. */
+static void test_trainable(void **state) {
+  static const struct {
+    const char *list;
+    unsigned bits;
+  } cases[] = {
+      {"[bias]", RCC_TRAIN_ALPHA | RCC_TRAIN_BIAS},
+      {"[layernorm]", RCC_TRAIN_ALPHA | RCC_TRAIN_LAYERNORM},
+      {"[alpha, bias, layernorm, lowrank, sparse_values]",
+       RCC_TRAIN_ALPHA | RCC_TRAIN_BIAS | RCC_TRAIN_LAYERNORM | RCC_TRAIN_LOWRANK |
+           RCC_TRAIN_SPARSE_VALUES},
+      {"[]", RCC_TRAIN_ALPHA},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char text[512];
+    snprintf(text, sizeof text,
+             "model: m\noutput: o\ncascade:\n  stages:\n    - name: alphaedit\n"
+             "      config: {method: distill, trainable: %s}\n",
+             cases[i].list);
+    rcc_job_t *job = NULL;
+    if (rcc_job_parse("trainable.yaml", text, strlen(text), &job) != RCC_OK)
+      fail_msg("%s: %s", cases[i].list, rcc_job_errors());
+    assert_int_equal(job->stages[0].config.alphaedit.trainable, cases[i].bits);
+    round_trip(job, "trainable-out.yaml");
+    rcc_job_free(job);
+  }
+}
+
 /* ---- paths and the validate command ------------------------------------------------- */
 
 static void make_model_dir(const char *dir) {
@@ -731,6 +761,7 @@ int main(void) {
       cmocka_unit_test(test_example),
       cmocka_unit_test(test_good_fixtures),
       cmocka_unit_test(test_enum_names),
+      cmocka_unit_test(test_trainable),
       cmocka_unit_test(test_bad_fixtures),
       cmocka_unit_test(test_caret),
       cmocka_unit_test(test_many_errors_in_one_pass),

@@ -209,6 +209,69 @@ static void test_svd_error_is_discarded_energy(void **state) {
   check_discarded_energy(40, 60);
 }
 
+/* Both types and both orientations of the exact SVD (a tall A is handed to LAPACK
+ * transposed): A = U diag(sigma) V to rounding, U^T U = I, V V^T = I, sigma descending, and
+ * float's singular values equal double's to float rounding. */
+static void check_exact_svd(int m, int n) {
+  const int k = m < n ? m : n;
+  const size_t mn = (size_t)m * n;
+  float *Af = random_floats(mn, -1.0f, 1.0f);
+  double *Ad = malloc(mn * sizeof *Ad), *sd = malloc(k * sizeof *sd);
+  double *Ud = malloc((size_t)m * k * sizeof *Ud), *Vd = malloc((size_t)k * n * sizeof *Vd);
+  float *sf = malloc(k * sizeof *sf), *Uf = malloc((size_t)m * k * sizeof *Uf);
+  float *Vf = malloc((size_t)k * n * sizeof *Vf);
+  assert_true(Ad && sd && Ud && Vd && sf && Uf && Vf);
+  for (size_t i = 0; i < mn; i++)
+    Ad[i] = Af[i];
+  assert_int_equal(rcc_svd_exact_d(Ad, m, n, sd, Ud, Vd), RCC_OK);
+  assert_int_equal(rcc_svd_exact_s(Af, m, n, sf, Uf, Vf), RCC_OK);
+  double rec_d = 0.0, rec_f = 0.0, norm = 0.0, orth = 0.0, sig = 0.0;
+  for (int i = 0; i < m; i++)
+    for (int c = 0; c < n; c++) {
+      double yd = 0.0, yf = 0.0;
+      for (int j = 0; j < k; j++) {
+        yd += Ud[(size_t)i * k + j] * sd[j] * Vd[(size_t)j * n + c];
+        yf += (double)Uf[(size_t)i * k + j] * sf[j] * Vf[(size_t)j * n + c];
+      }
+      const double a = Ad[(size_t)i * n + c];
+      rec_d = fmax(rec_d, fabs(yd - a));
+      rec_f = fmax(rec_f, fabs(yf - a));
+      norm = fmax(norm, fabs(a));
+    }
+  for (int p = 0; p < k; p++)
+    for (int q = 0; q < k; q++) {
+      double uu = 0.0, vv = 0.0;
+      for (int i = 0; i < m; i++)
+        uu += Ud[(size_t)i * k + p] * Ud[(size_t)i * k + q];
+      for (int c = 0; c < n; c++)
+        vv += Vd[(size_t)p * n + c] * Vd[(size_t)q * n + c];
+      orth = fmax(orth, fmax(fabs(uu - (p == q)), fabs(vv - (p == q))));
+    }
+  for (int j = 0; j < k; j++) {
+    if (j > 0) assert_true(sd[j] <= sd[j - 1] && sf[j] <= sf[j - 1]);
+    sig = fmax(sig, fabs(sf[j] - sd[j]) / sd[0]);
+  }
+  printf("exact SVD %d x %d: |A - U S V| %.1e (double) %.1e (float), orthogonality %.1e, "
+         "sigma float vs double %.1e\n",
+         m, n, rec_d / norm, rec_f / norm, orth, sig);
+  assert_true(rec_d <= 1e-12 * norm && orth <= 1e-12);
+  assert_true(rec_f <= 1e-5 * norm && sig <= 1e-6);
+  free(Af);
+  free(Ad);
+  free(sd);
+  free(Ud);
+  free(Vd);
+  free(sf);
+  free(Uf);
+  free(Vf);
+}
+
+static void test_exact_svd_both_types_and_orientations(void **state) {
+  check_exact_svd(70, 30);
+  check_exact_svd(30, 70);
+  check_exact_svd(45, 45);
+}
+
 static void test_randomized_matches_gesdd(void **state) {
   const int m = 512, n = 768, k = 32;
   double s[512];
@@ -442,6 +505,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_rank_rule_each_binding),
       cmocka_unit_test(test_svd_error_is_discarded_energy),
+      cmocka_unit_test(test_exact_svd_both_types_and_orientations),
       cmocka_unit_test(test_randomized_matches_gesdd),
       cmocka_unit_test(test_whitened_beats_plain_on_calibration),
       cmocka_unit_test(test_whitened_identity_is_plain),
