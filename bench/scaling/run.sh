@@ -180,7 +180,8 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC') | machine: $cpu, $cores cores (lscpu, nproc)" \
   "| load average before/after: $load_before / $load_after"
 echo "# mpiexec -n R --oversubscribe --bind-to none rcc-dist JOB --fresh --threads T," \
-  "OMP_NUM_THREADS=T, OpenBLAS serial; T = max(1, $cores / R); seconds as rank 0 sees them"
+  "OMP_NUM_THREADS=T, OpenBLAS serial (T threads inside the compression kernels);" \
+  "T = max(1, $cores / R); seconds as rank 0 sees them"
 status=0
 python3 - "$results" "$cores" <<'EOF' || status=$?
 import json, sys

@@ -10,8 +10,8 @@
 # values of S training; 16 validation images (random weights score at chance: the gate
 # only has to run). Only vision layers are compressed, so the text tower is frozen and the
 # class embeddings come from the teacher. At R ranks each rank runs T = cores / R OpenMP
-# threads (OpenBLAS serial), so every run uses the same cores; the global batch is the
-# same, so every run takes the same steps (the script checks that the first loss agrees to
+# threads (OpenBLAS serial, but T threads inside the compression kernels), so every run
+# uses the same cores; the global batch is the same, so every run takes the same steps (the script checks that the first loss agrees to
 # 1e-4). samples/s = training images x epochs / seconds of forward, backward, all-reduce
 # and optimizer steps (validation excluded). Timed runs hold /tmp/rcc-bench.lock.
 set -euo pipefail

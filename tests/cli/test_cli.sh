@@ -42,6 +42,13 @@ expect 2 '--limit expects a positive integer' -- "$bin" eval --model "$tiny" --d
 expect 1 "$tmp/nope/config.json" -- "$bin" eval --model "$tmp/nope" --data fmnist:test
 expect 1 'fmnist:test|folder:|csv:' -- "$bin" eval --model "$tiny" --data imagenet:val
 expect 1 "backend 'bogus'|bogus" -- "$bin" eval --model "$tiny" --data fmnist:test --backend bogus
+# Without a GPU: asking for cuda is a clear error, auto falls back to cpu and says so.
+if ! nvidia-smi -L >/dev/null 2>&1; then
+  expect 1 "backend 'cuda:0' requested but no CUDA device is visible|has no CUDA support" -- \
+    "$bin" eval --model "$tiny" --data fmnist:test --limit 4 --backend cuda
+  expect 0 'backend auto: no CUDA device visible.*using cpu' -- \
+    "$bin" eval --model "$tiny" --data fmnist:test --limit 4 --backend auto
+fi
 expect 1 'job.yaml.*cannot open' -- "$bin" "$tmp/job.yaml"
 expect 0 'ok \(3 stages' -- "$bin" validate "$src/examples/clip-fmnist.yaml"
 printf 'model: %s\noutput: %s/run\ncascade:\n  stages:\n    - name: dare\n      config: {method: wanda, target_sparsty: 0.5}\n' "$tiny" "$tmp" >"$tmp/bad.yaml"
