@@ -372,3 +372,104 @@ rcc_status_t rcc_backend_scale_rows(rcc_backend_t be, float *W, const float *alp
   CHECK_PTR(fn, alpha, 1);
   return be->ops->scale_rows(be, W, alpha, m, n);
 }
+
+rcc_status_t rcc_backend_gram_f64(rcc_backend_t be, double *H, const float *X, int N, int d,
+                                  double *scratch) {
+  static const char fn[] = "rcc_backend_gram_f64";
+  CHECK_BE(fn);
+  CHECK_ROWS(fn, N, d);
+  if (N == 0 || d == 0) return RCC_OK;
+  CHECK_PTR(fn, H, 1);
+  CHECK_PTR(fn, X, 1);
+  CHECK_PTR(fn, scratch, 1);
+  return be->ops->gram_f64(be, H, X, N, d, scratch);
+}
+
+/* ---- Dense linear algebra in float64 for the stages on the device ---- */
+
+rcc_status_t rcc_backend_gemm_f64(rcc_backend_t be, bool trans_a, bool trans_b, int M, int N, int K,
+                                  double alpha, const double *A, int lda, const double *B, int ldb,
+                                  double beta, double *C, int ldc) {
+  static const char fn[] = "rcc_backend_gemm_f64";
+  CHECK_BE(fn);
+  if (M < 0 || N < 0 || K < 0)
+    return rcc_fail(RCC_ERR_ARG, "backend.c: %s: negative size (M %d, N %d, K %d)", fn, M, N, K);
+  const int a_cols = trans_a ? M : K, b_cols = trans_b ? K : N;
+  if (lda < max_int(1, a_cols) || ldb < max_int(1, b_cols) || ldc < max_int(1, N))
+    return rcc_fail(RCC_ERR_ARG,
+                    "backend.c: %s: leading dimension too small: lda %d (A has %d columns), "
+                    "ldb %d (B has %d columns), ldc %d (C has %d columns)",
+                    fn, lda, a_cols, ldb, b_cols, ldc, N);
+  if (M == 0 || N == 0) return RCC_OK;
+  CHECK_PTR(fn, C, 1);
+  CHECK_PTR(fn, A, K > 0);
+  CHECK_PTR(fn, B, K > 0);
+  return be->ops->gemm_f64(be, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+rcc_status_t rcc_backend_trsm_f64(rcc_backend_t be, bool right, rcc_triangle_t tri, bool trans,
+                                  int M, int N, const double *T, int ldt, double *B, int ldb) {
+  static const char fn[] = "rcc_backend_trsm_f64";
+  CHECK_BE(fn);
+  CHECK_ROWS(fn, M, N);
+  if (tri != RCC_TRIANGLE_LOWER && tri != RCC_TRIANGLE_UPPER)
+    return rcc_fail(RCC_ERR_ARG, "backend.c: %s: unknown triangle %d", fn, (int)tri);
+  const int order = right ? N : M;
+  if (ldt < max_int(1, order) || ldb < max_int(1, N))
+    return rcc_fail(RCC_ERR_ARG,
+                    "backend.c: %s: leading dimension too small: ldt %d (T has order %d), "
+                    "ldb %d (B has %d columns)",
+                    fn, ldt, order, ldb, N);
+  if (M == 0 || N == 0) return RCC_OK;
+  CHECK_PTR(fn, T, 1);
+  CHECK_PTR(fn, B, 1);
+  return be->ops->trsm_f64(be, right, tri, trans, M, N, T, ldt, B, ldb);
+}
+
+/* Shared by the two conversions: a count and two buffers. */
+static rcc_status_t check_convert(rcc_backend_t be, const void *out, const void *in, int64_t count,
+                                  const char *fn) {
+  CHECK_BE(fn);
+  if (count < 0)
+    return rcc_fail(RCC_ERR_ARG, "backend.c: %s: negative count %lld", fn, (long long)count);
+  CHECK_PTR(fn, out, count > 0);
+  CHECK_PTR(fn, in, count > 0);
+  return RCC_OK;
+}
+
+rcc_status_t rcc_backend_f32_to_f64(rcc_backend_t be, double *out, const float *in, int64_t count) {
+  RCC_TRY(check_convert(be, out, in, count, "rcc_backend_f32_to_f64"));
+  if (count == 0) return RCC_OK;
+  return be->ops->f32_to_f64(be, out, in, count);
+}
+
+rcc_status_t rcc_backend_f64_to_f32(rcc_backend_t be, float *out, const double *in, int64_t count) {
+  RCC_TRY(check_convert(be, out, in, count, "rcc_backend_f64_to_f32"));
+  if (count == 0) return RCC_OK;
+  return be->ops->f64_to_f32(be, out, in, count);
+}
+
+rcc_status_t rcc_backend_row_dots_f64(rcc_backend_t be, double *out, const double *A,
+                                      const double *B, int m, int n) {
+  static const char fn[] = "rcc_backend_row_dots_f64";
+  CHECK_BE(fn);
+  CHECK_ROWS(fn, m, n);
+  /* n = 0 would ask for zeros, which no caller wants: refuse it rather than write them. */
+  if (n == 0 && m > 0) return rcc_fail(RCC_ERR_ARG, "backend.c: %s: rows of length 0", fn);
+  if (m == 0) return RCC_OK;
+  CHECK_PTR(fn, out, 1);
+  CHECK_PTR(fn, A, 1);
+  CHECK_PTR(fn, B, 1);
+  return be->ops->row_dots_f64(be, out, A, B, m, n);
+}
+
+rcc_status_t rcc_backend_prune_scores(rcc_backend_t be, float *scores, const float *W,
+                                      const double *col_scale, const uint8_t *mask, int m, int n) {
+  static const char fn[] = "rcc_backend_prune_scores";
+  CHECK_BE(fn);
+  CHECK_ROWS(fn, m, n);
+  if (m == 0 || n == 0) return RCC_OK;
+  CHECK_PTR(fn, scores, 1);
+  CHECK_PTR(fn, W, 1);
+  return be->ops->prune_scores(be, scores, W, col_scale, mask, m, n);
+}

@@ -75,6 +75,14 @@ rcc_status_t rcc_l2_normalize_rows(rcc_backend_t be, float *x, int N, int C);
 
 /* ---- Compression kernels: factorizations for low-rank and alpha, masks for pruning. ---- */
 
+/* The calibration statistics of one layer input: H (d,d) += X^T X for X (N,d) float32,
+ * computed in float64 (X is converted first, so every product is exact and only the sums
+ * round). Only the upper triangle of the row-major H is updated; the strict lower triangle
+ * is left as it was (mirror it once, after the last update). scratch: N*d doubles of the
+ * backend's memory, overwritten. */
+rcc_status_t rcc_backend_gram_f64(rcc_backend_t be, double *H, const float *X, int N, int d,
+                                  double *scratch);
+
 /* Which triangle of a row-major symmetric matrix holds the data. */
 typedef enum { RCC_TRIANGLE_LOWER, RCC_TRIANGLE_UPPER } rcc_triangle_t;
 
@@ -123,3 +131,31 @@ rcc_status_t rcc_backend_nm_mask(rcc_backend_t be, const float *scores, int m, i
 rcc_status_t rcc_backend_apply_mask(rcc_backend_t be, float *W, const uint8_t *mask, int64_t count);
 /* Row i of W (m,n) *= alpha[i], alpha (m): the per-output-channel alpha scaling. */
 rcc_status_t rcc_backend_scale_rows(rcc_backend_t be, float *W, const float *alpha, int m, int n);
+
+/* ---- Dense linear algebra in float64 for the stages on the device. ----
+ * What compress/lowrank_device.c and alpha_device.c need besides the factorizations above
+ * so that the nullu and alphaedit stages run where the weights are (runner/stages.c). */
+
+/* C (M,N) = alpha * op(A) * op(B) + beta * C in float64, row-major, as rcc_gemm. */
+rcc_status_t rcc_backend_gemm_f64(rcc_backend_t be, bool trans_a, bool trans_b, int M, int N, int K,
+                                  double alpha, const double *A, int lda, const double *B, int ldb,
+                                  double beta, double *C, int ldc);
+/* B (M,N) <- X, the solution of X op(T) = B (right) or op(T) X = B (left), float64,
+ * row-major. T is triangular of order N (right) or M (left), row stride ldt; only its
+ * triangle `tri` is read, diagonal included (non-unit). A solve, not a product with T^{-1}:
+ * it is the accurate way to apply the inverse of a Cholesky factor. */
+rcc_status_t rcc_backend_trsm_f64(rcc_backend_t be, bool right, rcc_triangle_t tri, bool trans,
+                                  int M, int N, const double *T, int ldt, double *B, int ldb);
+/* out (count) = (double)in: exact. */
+rcc_status_t rcc_backend_f32_to_f64(rcc_backend_t be, double *out, const float *in, int64_t count);
+/* out (count) = (float)in, rounded to nearest. */
+rcc_status_t rcc_backend_f64_to_f32(rcc_backend_t be, float *out, const double *in, int64_t count);
+/* out (m) = the dot products of the rows of A and B (m,n) float64: out[i] = sum_j A[i,j] B[i,j]
+ * (the order of the sum is the backend's); n >= 1 when m > 0. */
+rcc_status_t rcc_backend_row_dots_f64(rcc_backend_t be, double *out, const double *A,
+                                      const double *B, int m, int n);
+/* The pruning scores of W (m,n): scores = (float)(|W[i,j]| * col_scale[j]), the product in
+ * float64 (col_scale (n) may be NULL: 1), and -1 where mask (m,n; may be NULL) is 0, so
+ * that entries pruned before rank below every weight in the mask ops. col_scale >= 0. */
+rcc_status_t rcc_backend_prune_scores(rcc_backend_t be, float *scores, const float *W,
+                                      const double *col_scale, const uint8_t *mask, int m, int n);

@@ -24,6 +24,8 @@ typedef struct rcc_backend_ops {
   rcc_status_t (*scale)(rcc_backend_t be, float *x, float s, int64_t n);
   rcc_status_t (*l2_normalize_rows)(rcc_backend_t be, float *x, int N, int C);
   /* Compression kernels (backend.h): arguments checked, sizes non-zero. */
+  rcc_status_t (*gram_f64)(rcc_backend_t be, double *H, const float *X, int N, int d,
+                           double *scratch);
   rcc_status_t (*svd_f64)(rcc_backend_t be, int m, int n, double *A, double *U, double *S,
                           double *Vt);
   rcc_status_t (*cholesky_f64)(rcc_backend_t be, int n, double *A, rcc_triangle_t tri);
@@ -36,6 +38,20 @@ typedef struct rcc_backend_ops {
                           uint8_t *mask);
   rcc_status_t (*apply_mask)(rcc_backend_t be, float *W, const uint8_t *mask, int64_t count);
   rcc_status_t (*scale_rows)(rcc_backend_t be, float *W, const float *alpha, int m, int n);
+  /* Training kernels (backend_train_impl.h); NULL: the backend cannot train. */
+  const struct rcc_backend_train_ops *train;
+  /* Dense linear algebra in float64 for the stages (backend.h): checked, sizes non-zero. */
+  rcc_status_t (*gemm_f64)(rcc_backend_t be, bool ta, bool tb, int M, int N, int K, double alpha,
+                           const double *A, int lda, const double *B, int ldb, double beta,
+                           double *C, int ldc);
+  rcc_status_t (*trsm_f64)(rcc_backend_t be, bool right, rcc_triangle_t tri, bool trans, int M,
+                           int N, const double *T, int ldt, double *B, int ldb);
+  rcc_status_t (*f32_to_f64)(rcc_backend_t be, double *out, const float *in, int64_t count);
+  rcc_status_t (*f64_to_f32)(rcc_backend_t be, float *out, const double *in, int64_t count);
+  rcc_status_t (*row_dots_f64)(rcc_backend_t be, double *out, const double *A, const double *B,
+                               int m, int n);
+  rcc_status_t (*prune_scores)(rcc_backend_t be, float *scores, const float *W,
+                               const double *col_scale, const uint8_t *mask, int m, int n);
 } rcc_backend_ops_t;
 
 struct rcc_backend {

@@ -1,7 +1,7 @@
-/* Accumulates H = X^T X per input site with a float64 rank-k update (dsyrk) per batch. */
+/* Accumulates H = X^T X per input site with a float64 rank-k update per batch, in the
+ * backend's memory (rcc_backend_gram_f64), so that activations never leave the GPU. */
 #include "compress/calibration.h"
 
-#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +15,28 @@ static void site_key(const char *name, char *key, size_t cap) {
     strcpy(p, "self_attn.qkv");
 }
 
+static bool on_host(const rcc_calib_t *c) { return rcc_backend_kind(c->be) == RCC_BACKEND_CPU; }
+
+/* The accumulator of site s in backend memory, starting from the zeros of H[s]. */
+static rcc_status_t device_copy(rcc_calib_t *c, int s) {
+  if (on_host(c)) {
+    c->H_dev[s] = c->H[s];
+    return RCC_OK;
+  }
+  const size_t bytes = (size_t)c->site_dim[s] * c->site_dim[s] * sizeof(double);
+  if (!(c->H_dev[s] = rcc_backend_alloc(c->be, bytes)))
+    return rcc_fail_context(RCC_ERR_NOMEM, "calibration matrix");
+  return rcc_backend_upload(c->be, c->H_dev[s], c->H[s], bytes);
+}
+
+/* Frees the backend copies (nothing to free on the CPU, where they are H itself). */
+static void release_device(rcc_calib_t *c) {
+  for (int s = 0; c->H_dev && s < c->n_sites; s++) {
+    if (c->H_dev[s] && !on_host(c)) rcc_backend_release(c->be, c->H_dev[s]);
+    c->H_dev[s] = NULL;
+  }
+}
+
 rcc_status_t rcc_calib_init(rcc_calib_t *c, rcc_clip_model_t *m, rcc_backend_t be,
                             const bool *selected) {
   const int n = rcc_clip_num_linears(m);
@@ -22,9 +44,10 @@ rcc_status_t rcc_calib_init(rcc_calib_t *c, rcc_clip_model_t *m, rcc_backend_t b
   c->site = malloc((size_t)n * sizeof *c->site);
   c->site_dim = calloc((size_t)n, sizeof *c->site_dim);
   c->H = calloc((size_t)n, sizeof *c->H);
+  c->H_dev = calloc((size_t)n, sizeof *c->H_dev);
   c->rows = calloc((size_t)n, sizeof *c->rows);
   char(*keys)[160] = calloc((size_t)n, sizeof *keys);
-  if (!c->site || !c->site_dim || !c->H || !c->rows || !keys) {
+  if (!c->site || !c->site_dim || !c->H || !c->H_dev || !c->rows || !keys) {
     free(keys);
     rcc_calib_free(c);
     return rcc_fail(RCC_ERR_NOMEM, "out of memory");
@@ -44,10 +67,14 @@ rcc_status_t rcc_calib_init(rcc_calib_t *c, rcc_clip_model_t *m, rcc_backend_t b
       int dim = rcc_clip_linear(m, i)->in_features;
       c->site_dim[s] = dim;
       c->H[s] = calloc((size_t)dim * dim, sizeof(double));
-      if (!c->H[s]) {
+      rcc_status_t st =
+          c->H[s]
+              ? device_copy(c, s)
+              : rcc_fail(RCC_ERR_NOMEM, "out of memory for a %dx%d calibration matrix", dim, dim);
+      if (st != RCC_OK) {
         free(keys);
         rcc_calib_free(c);
-        return rcc_fail(RCC_ERR_NOMEM, "out of memory for a %dx%d calibration matrix", dim, dim);
+        return st;
       }
     }
     c->site[i] = s;
@@ -61,23 +88,26 @@ rcc_status_t rcc_calib_init(rcc_calib_t *c, rcc_clip_model_t *m, rcc_backend_t b
 }
 
 void rcc_calib_free(rcc_calib_t *c) {
+  release_device(c);
   for (int s = 0; c->H && s < c->n_sites; s++)
     free(c->H[s]);
   free(c->H);
+  free(c->H_dev);
   free(c->site);
   free(c->site_dim);
   free(c->rows);
-  free(c->staging);
-  free(c->xd);
+  if (c->scratch) rcc_backend_release(c->be, c->scratch);
   *c = (rcc_calib_t){0};
 }
 
-static rcc_status_t grow(void **buf, size_t *cap, size_t bytes) {
-  if (bytes <= *cap) return RCC_OK;
-  void *p = realloc(*buf, bytes);
-  if (!p) return rcc_fail(RCC_ERR_NOMEM, "out of memory for calibration (%zu bytes)", bytes);
-  *buf = p;
-  *cap = bytes;
+/* Scratch for n doubles in backend memory, kept across batches. */
+static rcc_status_t grow_scratch(rcc_calib_t *c, size_t n) {
+  if (n <= c->scratch_doubles) return RCC_OK;
+  if (c->scratch) rcc_backend_release(c->be, c->scratch);
+  c->scratch_doubles = 0;
+  if (!(c->scratch = rcc_backend_alloc(c->be, n * sizeof(double))))
+    return rcc_fail_context(RCC_ERR_NOMEM, "calibration scratch of %zu doubles", n);
+  c->scratch_doubles = n;
   return RCC_OK;
 }
 
@@ -88,18 +118,8 @@ static rcc_status_t hook(void *ctx, const rcc_linear_t *lin, const float *x, int
   /* q, k and v arrive with the same x in a row: count it once, at the first of them. */
   if (lin->index > 0 && c->site[lin->index - 1] == s) return RCC_OK;
   const int d = c->site_dim[s];
-  const size_t n = (size_t)N * d;
-  const float *host = x;
-  if (rcc_backend_kind(c->be) != RCC_BACKEND_CPU) {
-    RCC_TRY(grow((void **)&c->staging, &c->staging_cap, n * sizeof(float)));
-    RCC_TRY(rcc_backend_download(c->be, c->staging, x, n * sizeof(float)));
-    host = c->staging;
-  }
-  RCC_TRY(grow((void **)&c->xd, &c->xd_cap, n * sizeof(double)));
-  for (size_t i = 0; i < n; i++)
-    c->xd[i] = host[i];
-  /* H (upper) += X^T X, X (N, d) */
-  cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, d, N, 1.0, c->xd, d, 1.0, c->H[s], d);
+  RCC_TRY(grow_scratch(c, (size_t)N * d));
+  RCC_TRY(rcc_backend_gram_f64(c->be, c->H_dev[s], x, N, d, c->scratch));
   c->rows[s] += N;
   return RCC_OK;
 }
@@ -107,18 +127,22 @@ static rcc_status_t hook(void *ctx, const rcc_linear_t *lin, const float *x, int
 void rcc_calib_attach(rcc_calib_t *c, rcc_clip_model_t *m) { rcc_clip_set_input_hook(m, hook, c); }
 void rcc_calib_detach(rcc_clip_model_t *m) { rcc_clip_set_input_hook(m, NULL, NULL); }
 
-rcc_status_t rcc_calib_finalize(rcc_calib_t *c, rcc_comm_t comm) {
+rcc_status_t rcc_calib_finalize(rcc_calib_t *c, const rcc_comm_backend_t *comm) {
   for (int s = 0; s < c->n_sites; s++) {
     const int d = c->site_dim[s];
+    const size_t dd = (size_t)d * d;
     if (comm) {
-      RCC_TRY(rcc_comm_allreduce(comm, c->H[s], (size_t)d * d, RCC_DT_F64, RCC_OP_SUM));
-      RCC_TRY(rcc_comm_allreduce(comm, &c->rows[s], 1, RCC_DT_I64, RCC_OP_SUM));
+      RCC_TRY(rcc_comm_backend_allreduce(comm, c->H_dev[s], dd, RCC_DT_F64, RCC_OP_SUM));
+      RCC_TRY(rcc_comm_allreduce(comm->host, &c->rows[s], 1, RCC_DT_I64, RCC_OP_SUM));
     }
+    if (!on_host(c))
+      RCC_TRY(rcc_backend_download(c->be, c->H[s], c->H_dev[s], dd * sizeof(double)));
     double *H = c->H[s];
     for (int i = 0; i < d; i++)
       for (int j = 0; j < i; j++)
         H[(size_t)i * d + j] = H[(size_t)j * d + i];
   }
+  release_device(c);
   return RCC_OK;
 }
 

@@ -1,25 +1,26 @@
 /* Calibration statistics: for each selected linear layer, H = sum over calibration tokens
  * of x x^T (in_features x in_features, float64) of the layer's input x, collected by
  * hooking the CLIP forward. Layers that read the same input (q, k, v of one attention
- * block) share one H. Summed across ranks with rcc_calib_allreduce. */
+ * block) share one H. H accumulates in the backend's memory (rcc_backend_gram_f64: on the
+ * GPU for `backend: cuda`), is summed across ranks there (NCCL when the job has it) and is
+ * then brought to the host, where the stages read it. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "comm/comm.h"
+#include "comm/comm_backend.h"
 #include "model/clip.h"
 
 typedef struct {
   int n_linears;
-  int *site;      /* per linear layer: its input site, or -1 when not collected */
+  int *site; /* per linear layer: its input site, or -1 when not collected */
   int n_sites;
-  int *site_dim;  /* in_features of each site */
-  double **H;     /* per site: (dim, dim), full symmetric matrix once finalized */
-  int64_t *rows;  /* tokens seen per site */
-  float *staging; /* host copy of x when the backend is not the CPU */
-  size_t staging_cap;
-  double *xd;     /* x converted to float64 for the rank-k update */
-  size_t xd_cap;
+  int *site_dim;   /* in_features of each site */
+  double **H;      /* per site: (dim, dim) on the host, full symmetric matrix once finalized */
+  double **H_dev;  /* per site: the accumulator in backend memory (H itself on the CPU) */
+  int64_t *rows;   /* tokens seen per site */
+  double *scratch; /* backend memory: x converted to float64 */
+  size_t scratch_doubles;
   rcc_backend_t be;
 } rcc_calib_t;
 
@@ -30,8 +31,8 @@ void rcc_calib_free(rcc_calib_t *c);
 /* Installs the hook on m; forwards run afterwards accumulate into c. */
 void rcc_calib_attach(rcc_calib_t *c, rcc_clip_model_t *m);
 void rcc_calib_detach(rcc_clip_model_t *m);
-/* Sums H and row counts across ranks and mirrors the upper triangle (call once, after the
- * last forward). */
-rcc_status_t rcc_calib_finalize(rcc_calib_t *c, rcc_comm_t comm);
+/* Sums H and row counts across ranks (comm NULL: one process), brings H to the host and
+ * mirrors its upper triangle (call once, after the last forward). */
+rcc_status_t rcc_calib_finalize(rcc_calib_t *c, const rcc_comm_backend_t *comm);
 /* H of linear layer i (NULL when not collected) and the tokens behind it. */
 const double *rcc_calib_H(const rcc_calib_t *c, int i, int *dim, int64_t *rows);

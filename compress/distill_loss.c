@@ -16,11 +16,11 @@ size_t rcc_distill_classes_cache_floats(int C, int n_templates, int P) {
   return 2 * (R * P + (size_t)C * P) + R + (size_t)C;
 }
 
-void rcc_distill_classes_forward(const float *E, int C, int n_templates, int P, float *cache,
-                                 float *K) {
+rcc_status_t rcc_distill_classes_forward(rcc_backend_t be, const float *E, int C, int n_templates,
+                                         int P, float *cache, float *K) {
   const int R = C * n_templates;
   float *U = cache, *M = U + (size_t)R * P, *norm_e = M + (size_t)C * P, *norm_m = norm_e + R;
-  rcc_grad_l2norm_forward(U, norm_e, E, R, P);
+  RCC_TRY(rcc_grad_l2norm_forward(be, U, norm_e, E, R, P));
   for (int c = 0; c < C; c++)
     for (int j = 0; j < P; j++) {
       double s = 0.0;
@@ -28,11 +28,12 @@ void rcc_distill_classes_forward(const float *E, int C, int n_templates, int P, 
         s += U[((size_t)c * n_templates + t) * P + j];
       M[(size_t)c * P + j] = (float)(s / n_templates);
     }
-  rcc_grad_l2norm_forward(K, norm_m, M, C, P);
+  return rcc_grad_l2norm_forward(be, K, norm_m, M, C, P);
 }
 
-void rcc_distill_classes_backward(const float *dK, float *cache, const float *K, int C,
-                                  int n_templates, int P, float *dE) {
+rcc_status_t rcc_distill_classes_backward(rcc_backend_t be, const float *dK, float *cache,
+                                          const float *K, int C, int n_templates, int P,
+                                          float *dE) {
   const int R = C * n_templates;
   const float *U = cache, *norm_e = U + (size_t)R * P + (size_t)C * P, *norm_m = norm_e + R;
   float *dU = cache + (size_t)R * P + (size_t)C * P + (size_t)R + (size_t)C;
@@ -41,12 +42,12 @@ void rcc_distill_classes_backward(const float *dK, float *cache, const float *K,
   memset(dE, 0, (size_t)R * P * sizeof *dE);
   /* through K = M / |M|, then the mean gives every template dM / n_templates, then through
    * U = E / |E| */
-  rcc_grad_l2norm_backward(dM, dK, K, norm_m, C, P);
+  RCC_TRY(rcc_grad_l2norm_backward(be, dM, dK, K, norm_m, C, P));
   for (int c = 0; c < C; c++)
     for (int t = 0; t < n_templates; t++)
       for (int j = 0; j < P; j++)
         dU[((size_t)c * n_templates + t) * P + j] = dM[(size_t)c * P + j] / (float)n_templates;
-  rcc_grad_l2norm_backward(dE, dU, U, norm_e, R, P);
+  return rcc_grad_l2norm_backward(be, dE, dU, U, norm_e, R, P);
 }
 
 rcc_status_t rcc_distill_loss(rcc_backend_t be, const rcc_distill_loss_config_t *cfg,
@@ -60,9 +61,9 @@ rcc_status_t rcc_distill_loss(rcc_backend_t be, const rcc_distill_loss_config_t 
   float *u_s = buf, *u_t = u_s + BP, *du = u_t + BP, *logit_s = du + BP, *logit_t = logit_s + BC;
   float *dlogit = logit_t + BC, *norm_s = dlogit + BC, *norm_t = norm_s + B;
   const double kd = cfg->kd_weight, emb = 1.0 - cfg->kd_weight, T = cfg->temperature;
-  rcc_grad_l2norm_forward(u_s, norm_s, img_s, B, P);
-  rcc_grad_l2norm_forward(u_t, norm_t, img_t, B, P);
-  rcc_status_t st = rcc_grad_logits_forward(be, logit_s, u_s, K_s, cfg->logit_scale, B, C, P);
+  rcc_status_t st = rcc_grad_l2norm_forward(be, u_s, norm_s, img_s, B, P);
+  if (st == RCC_OK) st = rcc_grad_l2norm_forward(be, u_t, norm_t, img_t, B, P);
+  if (st == RCC_OK) st = rcc_grad_logits_forward(be, logit_s, u_s, K_s, cfg->logit_scale, B, C, P);
   if (st == RCC_OK) st = rcc_grad_logits_forward(be, logit_t, u_t, K_t, cfg->logit_scale, B, C, P);
   if (st != RCC_OK) {
     free(buf);
@@ -114,7 +115,7 @@ rcc_status_t rcc_distill_loss(rcc_backend_t be, const rcc_distill_loss_config_t 
         d_img[o + j] += (float)(emb * image_weight * 2.0 / P) * (img_s[o + j] - img_t[o + j]);
     }
   }
-  if (st == RCC_OK) rcc_grad_l2norm_backward(d_img, du, u_s, norm_s, B, P);
+  if (st == RCC_OK) st = rcc_grad_l2norm_backward(be, d_img, du, u_s, norm_s, B, P);
   /* Class embeddings: mean over classes of 1 - cos. */
   for (int c = 0; st == RCC_OK && c < C; c++) {
     double cos_c = 0.0;

@@ -30,12 +30,13 @@ typedef struct {
 size_t rcc_distill_classes_cache_floats(int C, int n_templates, int P);
 /* The prompt ensemble: E (C * n_templates, P) text features, class-major -> K (C, P).
  * cache: rcc_distill_classes_cache_floats(...) floats, kept for the backward. */
-void rcc_distill_classes_forward(const float *E, int C, int n_templates, int P, float *cache,
-                                 float *K);
+rcc_status_t rcc_distill_classes_forward(rcc_backend_t be, const float *E, int C, int n_templates,
+                                         int P, float *cache, float *K);
 /* dE (C * n_templates, P) = d loss / dE from dK (C, P) (overwritten, not accumulated);
  * cache and K as the forward left them. */
-void rcc_distill_classes_backward(const float *dK, float *cache, const float *K, int C,
-                                  int n_templates, int P, float *dE);
+rcc_status_t rcc_distill_classes_backward(rcc_backend_t be, const float *dK, float *cache,
+                                          const float *K, int C, int n_templates, int P,
+                                          float *dE);
 
 /* img_s, img_t (B, P): student and teacher image features (projected, not normalized);
  * K_s, K_t (C, P): class embeddings (normalized). Returns in *loss this rank's share and

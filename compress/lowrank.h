@@ -75,6 +75,10 @@ rcc_status_t rcc_lowrank_svd_randomized(const float *W, int m, int n, int k, int
 rcc_status_t rcc_lowrank_whitened(const float *W, int m, int n, const double *H, double damp,
                                   const rcc_rank_rule_t *rule, rcc_lowrank_t *out);
 
+/* out (n, n) = H + damp * mean(diag H) * I, the damped statistics SVD-LLM factors;
+ * RCC_ERR_NUMERIC when the mean diagonal is not positive and finite (no calibration data). */
+rcc_status_t rcc_damped_copy(const double *H, int n, double damp, double *out);
+
 /* OATS-style sparse + low rank: U V fitted to R = W - S, S (m, n) the sparse part kept by
  * pruning; plain truncated SVD of R when H is NULL, whitened by H otherwise. */
 rcc_status_t rcc_lowrank_residual(const float *W, const float *S, int m, int n, const double *H,

@@ -12,8 +12,7 @@
 #include "compress/blas_threads.h"
 #include "compress/lowrank.h"
 
-/* L (n, n) row-major lower triangular with L L^T = H + damp * mean(diag H) * I. */
-static rcc_status_t damped_cholesky(const double *H, int n, double damp, double *L) {
+rcc_status_t rcc_damped_copy(const double *H, int n, double damp, double *out) {
   double mean_diag = 0.0;
   for (int i = 0; i < n; i++)
     mean_diag += H[(size_t)i * n + i];
@@ -22,9 +21,15 @@ static rcc_status_t damped_cholesky(const double *H, int n, double damp, double 
     return rcc_fail(RCC_ERR_NUMERIC,
                     "compress/lowrank_whitened.c: H has mean diagonal %g (no calibration data?)",
                     mean_diag);
-  memcpy(L, H, (size_t)n * n * sizeof *L);
+  memcpy(out, H, (size_t)n * n * sizeof *out);
   for (int i = 0; i < n; i++)
-    L[(size_t)i * n + i] += damp * mean_diag;
+    out[(size_t)i * n + i] += damp * mean_diag;
+  return RCC_OK;
+}
+
+/* L (n, n) row-major lower triangular with L L^T = H + damp * mean(diag H) * I. */
+static rcc_status_t damped_cholesky(const double *H, int n, double damp, double *L) {
+  RCC_TRY(rcc_damped_copy(H, n, damp, L));
   lapack_int info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', n, L, n);
   if (info > 0)
     return rcc_fail(RCC_ERR_NUMERIC,

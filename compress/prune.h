@@ -98,8 +98,18 @@ rcc_status_t rcc_nm_check(rcc_nm_t nm, int n_cols, const char *where);
 rcc_status_t rcc_check_finite_f32(const float *x, int64_t count, const char *where);
 rcc_status_t rcc_check_finite_f64(const double *x, int64_t count, const char *where);
 
+/* The argument checks of rcc_prune_wanda (shared with its device twin). */
+rcc_status_t rcc_wanda_check(const float *W, const uint8_t *mask, int m, int n,
+                             const double *col_sq, double sparsity, rcc_nm_t nm, const char *where);
+
 /* Number of kept (non-zero) mask entries. */
 int64_t rcc_mask_count(const uint8_t *mask, int64_t numel);
+
+/* The row-L1 rescale of magnitude pruning: l1 (m) = sum_j |W_ij| before pruning; after it,
+ * rcc_prune_l1_rescale scales each row's survivors so that its L1 norm is l1 again (rows
+ * pruned to nothing stay 0). In double, one rounding to float per weight. */
+void rcc_prune_row_l1(const float *W, int m, int n, double *l1);
+void rcc_prune_l1_rescale(float *W, int m, int n, const double *l1);
 
 /* true when every group of nm.m consecutive entries of each of the m rows of an (m, n)
  * mask holds exactly nm.n kept entries. */

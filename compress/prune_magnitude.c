@@ -112,12 +112,7 @@ rcc_status_t rcc_prune_magnitude(float *W, uint8_t *mask, int m, int n, double s
   if (rescale_rows) {
     l1_before = malloc((size_t)m * sizeof *l1_before);
     if (!l1_before) return rcc_fail(RCC_ERR_NOMEM, "%s: out of memory (%d rows)", where, m);
-    for (int r = 0; r < m; r++) {
-      double s = 0.0;
-      for (int j = 0; j < n; j++)
-        s += fabs((double)W[(int64_t)r * n + j]);
-      l1_before[r] = s;
-    }
+    rcc_prune_row_l1(W, m, n, l1_before);
   }
   rcc_status_t st = RCC_OK;
   if (nm.n > 0)
@@ -131,16 +126,7 @@ rcc_status_t rcc_prune_magnitude(float *W, uint8_t *mask, int m, int n, double s
   for (int64_t i = 0; i < numel; i++)
     if (!mask[i]) W[i] = 0.0f;
   if (rescale_rows) {
-    for (int r = 0; r < m; r++) {
-      float *w = W + (int64_t)r * n;
-      double after = 0.0;
-      for (int j = 0; j < n; j++)
-        after += fabs((double)w[j]);
-      if (after == 0.0) continue;
-      const double scale = l1_before[r] / after;
-      for (int j = 0; j < n; j++)
-        w[j] = (float)((double)w[j] * scale);
-    }
+    rcc_prune_l1_rescale(W, m, n, l1_before);
     free(l1_before);
   }
   return RCC_OK;

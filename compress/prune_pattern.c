@@ -160,3 +160,25 @@ void rcc_mask_nm(uint8_t *mask, const double *score, int64_t count, rcc_nm_t nm)
     }
   }
 }
+
+void rcc_prune_row_l1(const float *W, int m, int n, double *l1) {
+  for (int r = 0; r < m; r++) {
+    double s = 0.0;
+    for (int j = 0; j < n; j++)
+      s += fabs((double)W[(int64_t)r * n + j]);
+    l1[r] = s;
+  }
+}
+
+void rcc_prune_l1_rescale(float *W, int m, int n, const double *l1) {
+  for (int r = 0; r < m; r++) {
+    float *w = W + (int64_t)r * n;
+    double after = 0.0;
+    for (int j = 0; j < n; j++)
+      after += fabs((double)w[j]);
+    if (after == 0.0) continue;
+    const double scale = l1[r] / after;
+    for (int j = 0; j < n; j++)
+      w[j] = (float)((double)w[j] * scale);
+  }
+}

@@ -8,9 +8,9 @@
 
 #include "compress/prune.h"
 
-rcc_status_t rcc_prune_wanda(float *W, uint8_t *mask, int m, int n, const double *col_sq,
-                             double sparsity, rcc_nm_t nm) {
-  const char *where = "prune_wanda.c: rcc_prune_wanda";
+rcc_status_t rcc_wanda_check(const float *W, const uint8_t *mask, int m, int n,
+                             const double *col_sq, double sparsity, rcc_nm_t nm,
+                             const char *where) {
   if (!W || !mask || !col_sq || m < 1 || n < 1)
     return rcc_fail(RCC_ERR_ARG, "%s: need W, mask, col_sq and m, n >= 1 (got %d x %d)", where, m,
                     n);
@@ -21,6 +21,13 @@ rcc_status_t rcc_prune_wanda(float *W, uint8_t *mask, int m, int n, const double
   for (int j = 0; j < n; j++)
     if (col_sq[j] < 0.0)
       return rcc_fail(RCC_ERR_ARG, "%s: col_sq[%d] = %g is negative", where, j, col_sq[j]);
+  return RCC_OK;
+}
+
+rcc_status_t rcc_prune_wanda(float *W, uint8_t *mask, int m, int n, const double *col_sq,
+                             double sparsity, rcc_nm_t nm) {
+  const char *where = "prune_wanda.c: rcc_prune_wanda";
+  RCC_TRY(rcc_wanda_check(W, mask, m, n, col_sq, sparsity, nm, where));
 
   /* norm (n) | per thread: score (n), scratch (n) */
   const int threads = omp_get_max_threads();

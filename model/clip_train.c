@@ -475,11 +475,9 @@ static rcc_status_t reserve_scratch(rcc_clip_train_t *t, size_t floats) {
 /* ---------------------------------------------------------------- forward */
 
 /* Pruned entries of a trainable S are forced back to 0, whatever the optimizer wrote. */
-static void apply_mask(tlin_t *L) {
-  if (!L->S_train) return;
-  const int64_t mn = (int64_t)L->op.m * L->op.n;
-  for (int64_t i = 0; i < mn; i++)
-    if (!L->op.mask[i]) L->S_train[i] = 0.0f;
+static rcc_status_t apply_mask(rcc_backend_t be, tlin_t *L) {
+  if (!L->S_train) return RCC_OK;
+  return rcc_backend_apply_mask(be, L->S_train, L->op.mask, (int64_t)L->op.m * L->op.n);
 }
 
 static rcc_status_t tower_forward(rcc_clip_train_t *t, ttower_t *tw, bool causal, float *emb) {
@@ -493,25 +491,27 @@ static rcc_status_t tower_forward(rcc_clip_train_t *t, ttower_t *tw, bool causal
     float *out = l + 1 < c->num_layers ? tw->acts[l + 1].x : tw->x_out;
     tlin_t *ls[6] = {bl->k, bl->v, bl->q, bl->o, bl->fc1, bl->fc2};
     for (int j = 0; j < 6; j++)
-      apply_mask(ls[j]);
-    rcc_grad_layernorm_forward(a->h1, a->mean1, a->rstd1, a->x, bl->ln1.w, bl->ln1.b, N, D, eps);
+      RCC_TRY(apply_mask(be, ls[j]));
+    RCC_TRY(rcc_grad_layernorm_forward(be, a->h1, a->mean1, a->rstd1, a->x, bl->ln1.w, bl->ln1.b, N,
+                                       D, eps));
     RCC_TRY(rcc_grad_linear_forward(be, a->q, a->Pq, a->zq, a->h1, N, &bl->q->op));
     RCC_TRY(rcc_grad_linear_forward(be, a->k, a->Pk, a->zk, a->h1, N, &bl->k->op));
     RCC_TRY(rcc_grad_linear_forward(be, a->v, a->Pv, a->zv, a->h1, N, &bl->v->op));
     RCC_TRY(rcc_grad_attention_forward(be, a->ctx, a->att, a->q, a->k, a->v, B, T, D, c->num_heads,
                                        causal, NULL));
     RCC_TRY(rcc_grad_linear_forward(be, a->xm, a->Po, a->zo, a->ctx, N, &bl->o->op));
-    rcc_grad_residual_forward(a->xm, a->xm, a->x, (int64_t)N * D);
-    rcc_grad_layernorm_forward(a->h2, a->mean2, a->rstd2, a->xm, bl->ln2.w, bl->ln2.b, N, D, eps);
+    RCC_TRY(rcc_grad_residual_forward(be, a->xm, a->xm, a->x, (int64_t)N * D));
+    RCC_TRY(rcc_grad_layernorm_forward(be, a->h2, a->mean2, a->rstd2, a->xm, bl->ln2.w, bl->ln2.b,
+                                       N, D, eps));
     RCC_TRY(rcc_grad_linear_forward(be, a->a, a->Pf1, a->zf1, a->h2, N, &bl->fc1->op));
-    rcc_grad_activation_forward(c->act, a->ga, a->a, (int64_t)N * I);
+    RCC_TRY(rcc_grad_activation_forward(be, c->act, a->ga, a->a, (int64_t)N * I));
     RCC_TRY(rcc_grad_linear_forward(be, out, a->Pf2, a->zf2, a->ga, N, &bl->fc2->op));
-    rcc_grad_residual_forward(out, out, a->xm, (int64_t)N * D);
+    RCC_TRY(rcc_grad_residual_forward(be, out, out, a->xm, (int64_t)N * D));
   }
-  rcc_grad_pool_forward(tw->pooled, tw->x_out, tw->rows, B, T, D);
-  rcc_grad_layernorm_forward(tw->pooled_n, tw->meanp, tw->rstdp, tw->pooled, tw->ln_post.w,
-                             tw->ln_post.b, B, D, eps);
-  apply_mask(tw->proj);
+  RCC_TRY(rcc_grad_pool_forward(be, tw->pooled, tw->x_out, tw->rows, B, T, D));
+  RCC_TRY(rcc_grad_layernorm_forward(be, tw->pooled_n, tw->meanp, tw->rstdp, tw->pooled,
+                                     tw->ln_post.w, tw->ln_post.b, B, D, eps));
+  RCC_TRY(apply_mask(be, tw->proj));
   RCC_TRY(rcc_grad_linear_forward(be, emb, tw->Pp, tw->zp, tw->pooled_n, B, &tw->proj->op));
   tw->ready = true;
   return RCC_OK;
@@ -530,8 +530,8 @@ rcc_status_t rcc_clip_train_image_forward(rcc_clip_train_t *t, const float *pixe
   RCC_TRY(reserve_scratch(t, (size_t)B * (T - 1) * K));
   RCC_TRY(rcc_grad_patch_embed_forward(t->be, tw->emb, t->scratch, pixels, tw->patch_w, tw->cls,
                                        tw->pos, B, c->num_channels, c->image_size, p, D));
-  rcc_grad_layernorm_forward(tw->acts[0].x, tw->mean0, tw->rstd0, tw->emb, tw->ln_pre.w,
-                             tw->ln_pre.b, B * T, D, c->layer_norm_eps);
+  RCC_TRY(rcc_grad_layernorm_forward(t->be, tw->acts[0].x, tw->mean0, tw->rstd0, tw->emb,
+                                     tw->ln_pre.w, tw->ln_pre.b, B * T, D, c->layer_norm_eps));
   for (int b = 0; b < B; b++)
     tw->rows[b] = 0; /* the class token */
   return tower_forward(t, tw, false, emb);
@@ -567,7 +567,8 @@ rcc_status_t rcc_clip_train_text_forward(rcc_clip_train_t *t, const int32_t *ids
                       ids[i], (long long)(i / T), (long long)(i % T), c->vocab_size);
   tw->ready = false;
   RCC_TRY(reserve_acts(t, tw, B, T));
-  rcc_grad_token_embed_forward(tw->acts[0].x, ids, tw->tok, tw->pos, B, T, c->hidden_size);
+  RCC_TRY(rcc_grad_token_embed_forward(t->be, tw->acts[0].x, ids, tw->tok, tw->pos, B, T,
+                                       c->hidden_size));
   for (int b = 0; b < B; b++)
     tw->rows[b] = pooled_position(ids + (size_t)b * T, T, c->eos_token_id);
   return tower_forward(t, tw, true, emb);
@@ -605,13 +606,13 @@ static rcc_status_t block_backward(rcc_clip_train_t *t, const ttower_t *tw, int 
   RCC_TRY(rcc_grad_linear_backward(be, dga, &bl->fc2->g, dres, a->ga, a->Pf2, a->zf2, N,
                                    &bl->fc2->op, lin_scratch));
   memset(da, 0, NI * sizeof *da);
-  rcc_grad_activation_backward(c->act, da, dga, a->a, (int64_t)NI);
+  RCC_TRY(rcc_grad_activation_backward(be, c->act, da, dga, a->a, (int64_t)NI));
   memset(dtmp, 0, ND * sizeof *dtmp);
   RCC_TRY(rcc_grad_linear_backward(be, dtmp, &bl->fc1->g, da, a->h2, a->Pf1, a->zf1, N,
                                    &bl->fc1->op, lin_scratch));
   /* the residual passes dres through unchanged; the LayerNorm adds its part: dres = d xm */
-  rcc_grad_layernorm_backward(dres, bl->ln2.gw, bl->ln2.gb, dtmp, a->xm, bl->ln2.w, a->mean2,
-                              a->rstd2, N, D);
+  RCC_TRY(rcc_grad_layernorm_backward(be, dres, bl->ln2.gw, bl->ln2.gb, dtmp, a->xm, bl->ln2.w,
+                                      a->mean2, a->rstd2, N, D));
   /* attention: xm = x + out_proj(attn(q, k, v of ln1(x))) */
   memset(dtmp, 0, ND * sizeof *dtmp);
   RCC_TRY(rcc_grad_linear_backward(be, dtmp, &bl->o->g, dres, a->ctx, a->Po, a->zo, N, &bl->o->op,
@@ -631,8 +632,8 @@ static rcc_status_t block_backward(rcc_clip_train_t *t, const ttower_t *tw, int 
   RCC_TRY(rcc_grad_linear_backward(be, dh1, &bl->v->g, dv, a->h1, a->Pv, a->zv, N, &bl->v->op,
                                    lin_scratch));
   if (dh1)
-    rcc_grad_layernorm_backward(need_dinput ? dres : NULL, bl->ln1.gw, bl->ln1.gb, dh1, a->x,
-                                bl->ln1.w, a->mean1, a->rstd1, N, D);
+    RCC_TRY(rcc_grad_layernorm_backward(be, need_dinput ? dres : NULL, bl->ln1.gw, bl->ln1.gb, dh1,
+                                        a->x, bl->ln1.w, a->mean1, a->rstd1, N, D));
   return RCC_OK;
 }
 
@@ -652,16 +653,16 @@ static rcc_status_t tower_backward(rcc_clip_train_t *t, ttower_t *tw, const floa
   memset(dpn, 0, 2 * (size_t)B * D * sizeof *dpn);
   RCC_TRY(rcc_grad_linear_backward(t->be, dpn, &tw->proj->g, d_emb, tw->pooled_n, tw->Pp, tw->zp, B,
                                    &tw->proj->op, lin_scratch));
-  rcc_grad_layernorm_backward(dpool, tw->ln_post.gw, tw->ln_post.gb, dpn, tw->pooled, tw->ln_post.w,
-                              tw->meanp, tw->rstdp, B, D);
+  RCC_TRY(rcc_grad_layernorm_backward(t->be, dpool, tw->ln_post.gw, tw->ln_post.gb, dpn, tw->pooled,
+                                      tw->ln_post.w, tw->meanp, tw->rstdp, B, D));
   memset(dres, 0, ND * sizeof *dres);
-  rcc_grad_pool_backward(dres, dpool, tw->rows, B, T, D);
+  RCC_TRY(rcc_grad_pool_backward(t->be, dres, dpool, tw->rows, B, T, D));
   for (int l = c->num_layers - 1; l >= 0; l--)
     RCC_TRY(block_backward(t, tw, l, dres, l > 0 || (tw->vision && tw->ln_pre.gw)));
   /* vision: x0 = pre_layrnorm(embeddings); the frozen embeddings need no gradient */
   if (tw->vision && tw->ln_pre.gw)
-    rcc_grad_layernorm_backward(NULL, tw->ln_pre.gw, tw->ln_pre.gb, dres, tw->emb, tw->ln_pre.w,
-                                tw->mean0, tw->rstd0, N, D);
+    RCC_TRY(rcc_grad_layernorm_backward(t->be, NULL, tw->ln_pre.gw, tw->ln_pre.gb, dres, tw->emb,
+                                        tw->ln_pre.w, tw->mean0, tw->rstd0, N, D));
   return RCC_OK;
 }
 

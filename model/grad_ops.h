@@ -1,11 +1,13 @@
 /* Forward and backward of every op of the CLIP forward, for training (distillation):
- * float32 host memory on the "cpu" backend, one function per op in the style of llm.c's
- * CPU reference. A forward writes what its backward needs (LayerNorm statistics, softmax
+ * float32 in the backend's memory, one function per op in the style of llm.c's CPU
+ * reference. A forward writes what its backward needs (LayerNorm statistics, softmax
  * probabilities, the pre-scale output of a linear layer); a backward ACCUMULATES (+=) into
  * every gradient it is given (inputs and parameters alike) and skips the ones passed as
  * NULL. Shapes in comments: N rows (tokens, B*T), C channels, B batch, T sequence,
  * H heads, D model width, m/n out/in features of a linear layer, r its rank. Every matmul
- * goes through rcc_gemm / rcc_gemm_strided_batched, row loops through OpenMP. */
+ * goes through rcc_gemm / rcc_gemm_strided_batched, everything else through the backend's
+ * training kernels (backend/backend_train.h); index arrays (mask, ids, rows) are in the
+ * backend's memory too. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -49,12 +51,13 @@ int64_t rcc_grad_linear_scratch(const rcc_grad_linear_t *L, int N);
 /* ---------------------------------------------------------------- LayerNorm
  * out (N,C) = (inp - mean) * rstd * w + b per row, biased variance, statistics in double
  * as the inference kernel (backend/cpu/cpu_ops.c); mean, rstd (N) kept for the backward. */
-void rcc_grad_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
-                                const float *w, const float *b, int N, int C, float eps);
+rcc_status_t rcc_grad_layernorm_forward(rcc_backend_t be, float *out, float *mean, float *rstd,
+                                        const float *inp, const float *w, const float *b, int N,
+                                        int C, float eps);
 /* dinp (N,C) += d/dinp, dw, db (C) += (each may be NULL). */
-void rcc_grad_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
-                                 const float *inp, const float *w, const float *mean,
-                                 const float *rstd, int N, int C);
+rcc_status_t rcc_grad_layernorm_backward(rcc_backend_t be, float *dinp, float *dw, float *db,
+                                         const float *dout, const float *inp, const float *w,
+                                         const float *mean, const float *rstd, int N, int C);
 
 /* ---------------------------------------------------------------- attention
  * q, k, v, ctx (B*T, D) hold H heads of D/H columns each (HF's layout before the head
@@ -75,17 +78,20 @@ rcc_status_t rcc_grad_attention_backward(rcc_backend_t be, float *dq, float *dk,
 /* ---------------------------------------------------------------- activations
  * out (n) = act(inp), the same float32 formulas as the inference kernels (quick_gelu,
  * gelu (erf), gelu_tanh, relu); out may equal inp. */
-void rcc_grad_activation_forward(rcc_activation_t act, float *out, const float *inp, int64_t n);
+rcc_status_t rcc_grad_activation_forward(rcc_backend_t be, rcc_activation_t act, float *out,
+                                         const float *inp, int64_t n);
 /* dinp (n) += act'(inp) * dout. */
-void rcc_grad_activation_backward(rcc_activation_t act, float *dinp, const float *dout,
-                                  const float *inp, int64_t n);
+rcc_status_t rcc_grad_activation_backward(rcc_backend_t be, rcc_activation_t act, float *dinp,
+                                          const float *dout, const float *inp, int64_t n);
 
 /* ---------------------------------------------------------------- residual
  * out (n) = a + b (out may alias a or b); backward: da += dout, db += dout (each may be NULL;
  * when the residual stream is updated in place its gradient passes through unchanged, and
  * only the branch's da needs this call). */
-void rcc_grad_residual_forward(float *out, const float *a, const float *b, int64_t n);
-void rcc_grad_residual_backward(float *da, float *db, const float *dout, int64_t n);
+rcc_status_t rcc_grad_residual_forward(rcc_backend_t be, float *out, const float *a, const float *b,
+                                       int64_t n);
+rcc_status_t rcc_grad_residual_backward(rcc_backend_t be, float *da, float *db, const float *dout,
+                                        int64_t n);
 
 /* ---------------------------------------------------------------- embeddings
  * Vision: pixels (B,C,S,S) -> x (B,T,D), T = 1 + (S/p)^2: row 0 of each image is the class
@@ -103,24 +109,28 @@ rcc_status_t rcc_grad_patch_embed_backward(rcc_backend_t be, float *dWp, float *
                                            const float *dx, const float *cols, int B, int T, int D,
                                            int K);
 /* Text: x (B*T, D) = tok[ids] + pos[t]; ids (B,T) must be in [0, vocab). */
-void rcc_grad_token_embed_forward(float *x, const int32_t *ids, const float *tok, const float *pos,
-                                  int B, int T, int D);
+rcc_status_t rcc_grad_token_embed_forward(rcc_backend_t be, float *x, const int32_t *ids,
+                                          const float *tok, const float *pos, int B, int T, int D);
 /* dtok (vocab, D), dpos (T, D) += (each may be NULL); frozen in distillation, like above. */
-void rcc_grad_token_embed_backward(float *dtok, float *dpos, const float *dx, const int32_t *ids,
-                                   int B, int T, int D);
+rcc_status_t rcc_grad_token_embed_backward(rcc_backend_t be, float *dtok, float *dpos,
+                                           const float *dx, const int32_t *ids, int B, int T,
+                                           int D);
 
 /* ---------------------------------------------------------------- pooling
  * out (B,D) = row rows[b] of sequence b of x (B*T, D): the class token (row 0) of the
  * vision tower, the EOS token of the text tower. Backward: dx (B*T,D) += scatter of dout. */
-void rcc_grad_pool_forward(float *out, const float *x, const int *rows, int B, int T, int D);
-void rcc_grad_pool_backward(float *dx, const float *dout, const int *rows, int B, int T, int D);
+rcc_status_t rcc_grad_pool_forward(rcc_backend_t be, float *out, const float *x, const int *rows,
+                                   int B, int T, int D);
+rcc_status_t rcc_grad_pool_backward(rcc_backend_t be, float *dx, const float *dout, const int *rows,
+                                    int B, int T, int D);
 
 /* ---------------------------------------------------------------- loss helpers
  * out (N,C) = inp / ||inp|| per row (rows of norm 0 stay 0), norm (N) kept. Backward:
  * dinp += (dout - out (out . dout)) / norm. */
-void rcc_grad_l2norm_forward(float *out, float *norm, const float *inp, int N, int C);
-void rcc_grad_l2norm_backward(float *dinp, const float *dout, const float *out, const float *norm,
-                              int N, int C);
+rcc_status_t rcc_grad_l2norm_forward(rcc_backend_t be, float *out, float *norm, const float *inp,
+                                     int N, int C);
+rcc_status_t rcc_grad_l2norm_backward(rcc_backend_t be, float *dinp, const float *dout,
+                                      const float *out, const float *norm, int N, int C);
 /* logits (N,M) = scale * a (N,P) b (M,P)^T, CLIP's logits_per_image for normalized a, b. */
 rcc_status_t rcc_grad_logits_forward(rcc_backend_t be, float *logits, const float *a,
                                      const float *b, float scale, int N, int M, int P);

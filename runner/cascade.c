@@ -125,7 +125,7 @@ static rcc_status_t calibrate(cascade_t *c) {
   if (st == RCC_OK && thi > tlo)
     st = rcc_eval_text_features(&c->ctx, (const char *const *)texts + tlo, thi - tlo, false, feats);
   rcc_calib_detach(c->ctx.model);
-  if (st == RCC_OK) st = rcc_calib_finalize(&c->calib, c->s->comm);
+  if (st == RCC_OK) st = rcc_calib_finalize(&c->calib, &c->s->backend_comm);
   c->report.calibration_samples = n;
   c->report.phase_seconds[RCC_PHASE_CALIBRATION] += rcc_now_seconds() - t0;
   for (int t = 0; texts && t < nt; t++)
@@ -237,7 +237,8 @@ static rcc_status_t attempt(cascade_t *c, int stage_number, const rcc_stage_t *s
                             .W0 = c->W0[i],
                             .W_base = c->W_base[i],
                             .global_threshold = threshold,
-                            .seed = (uint64_t)c->job->seed * 1000003u + (uint64_t)i};
+                            .seed = (uint64_t)c->job->seed * 1000003u + (uint64_t)i,
+                            .be = c->s->backend};
     in.H = c->have_calib ? rcc_calib_H(&c->calib, i, NULL, NULL) : NULL;
     st = rcc_stage_apply(stage, &in, &c->cur[i], &trial[i]);
     if (st == RCC_OK && done == 0) rcc_fault_poison(stage_number, &trial[i]);

@@ -288,7 +288,8 @@ static rcc_status_t micro_step(const rcc_distill_args_t *a, distill_t *d, int st
   rcc_status_t st = RCC_OK;
   if (!d->text_frozen) {
     st = rcc_clip_train_text_forward(d->student, d->ids, d->R, d->T, d->E);
-    if (st == RCC_OK) rcc_distill_classes_forward(d->E, d->C, d->NT, d->P, d->cache, d->K_s);
+    if (st == RCC_OK)
+      st = rcc_distill_classes_forward(a->s->backend, d->E, d->C, d->NT, d->P, d->cache, d->K_s);
   }
   if (st == RCC_OK && b > 0)
     st = rcc_eval_dataset_pixels(a->ctx, a->train, d->batch_idx, b, d->pixels);
@@ -298,8 +299,9 @@ static rcc_status_t micro_step(const rcc_distill_args_t *a, distill_t *d, int st
                           1.0 / size, d->P, loss, d->d_img, d->dK);
   if (st == RCC_OK && b > 0) st = rcc_clip_train_image_backward(d->student, d->d_img);
   if (st == RCC_OK && !d->text_frozen) {
-    rcc_distill_classes_backward(d->dK, d->cache, d->K_s, d->C, d->NT, d->P, d->dE);
-    st = rcc_clip_train_text_backward(d->student, d->dE);
+    st = rcc_distill_classes_backward(a->s->backend, d->dK, d->cache, d->K_s, d->C, d->NT, d->P,
+                                      d->dE);
+    if (st == RCC_OK) st = rcc_clip_train_text_backward(d->student, d->dE);
   }
   return st;
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "rcc_version.h"
 
 int rcc_session_launched_by_mpi(void) {
   static const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"};
@@ -28,6 +29,27 @@ static rcc_status_t check_slurm_step(void) {
                   "%s independent copies writing the same files; launch with `srun --mpi=pmix` "
                   "(see `srun --mpi=list`) or mpirun",
                   tasks, tasks);
+}
+
+/* NCCL for device buffers when every rank can use it: a CUDA backend, several ranks, and
+ * no more ranks on a node than it has GPUs (NCCL refuses two ranks on one GPU). The
+ * decision is agreed by all ranks first, because opening NCCL is collective. Otherwise
+ * device buffers are reduced over MPI through the host, which always works. */
+static rcc_status_t open_device_comm(rcc_session_t *s, int devices) {
+  if (rcc_comm_size(s->comm) == 1) return RCC_OK;
+  int usable = RCC_HAVE_NCCL && rcc_backend_kind(s->backend) == RCC_BACKEND_CUDA &&
+               rcc_comm_local_size(s->comm) <= devices;
+  int all = usable;
+  RCC_TRY(rcc_comm_allreduce(s->comm, &all, 1, RCC_DT_I32, RCC_OP_MIN));
+  if (!all) {
+    if (rcc_backend_kind(s->backend) == RCC_BACKEND_CUDA && rcc_comm_rank(s->comm) == 0)
+      RCC_INFO("GPU buffers are reduced over MPI through the host: %s",
+               !RCC_HAVE_NCCL ? "this build has no NCCL"
+               : usable       ? "another rank cannot use NCCL"
+                        : "NCCL needs a GPU per rank, and this node has more ranks than GPUs");
+    return RCC_OK;
+  }
+  return rcc_comm_init(&s->device_comm, "nccl");
 }
 
 rcc_status_t rcc_session_open(rcc_session_t *s, int *argc, char ***argv, const char *backend_name,
@@ -59,6 +81,13 @@ rcc_status_t rcc_session_open(rcc_session_t *s, int *argc, char ***argv, const c
     return st;
   }
   if (threads > 0) rcc_backend_set_threads(s->backend, threads);
+  st = open_device_comm(s, devices);
+  if (st != RCC_OK) {
+    rcc_session_close(s);
+    return st;
+  }
+  s->backend_comm =
+      (rcc_comm_backend_t){.host = s->comm, .device = s->device_comm, .be = s->backend};
   return RCC_OK;
 }
 
@@ -74,14 +103,18 @@ rcc_status_t rcc_session_log_placement(const rcc_session_t *s) {
   char *all = malloc((size_t)size * LINE);
   if (!all) return rcc_fail(RCC_ERR_NOMEM, "out of memory for %d placement lines", size);
   rcc_status_t st = rcc_comm_allgather(s->comm, mine, all, LINE, RCC_DT_U8);
-  if (st == RCC_OK && rcc_comm_rank(s->comm) == 0)
+  if (st == RCC_OK && rcc_comm_rank(s->comm) == 0) {
     for (int r = 0; r < size; r++)
       RCC_INFO("rank %d on %s", r, all + (size_t)r * LINE);
+    RCC_INFO("collectives: %s for control and host buffers, %s for backend buffers",
+             rcc_comm_name(s->comm), rcc_comm_backend_describe(&s->backend_comm));
+  }
   free(all);
   return st;
 }
 
 void rcc_session_close(rcc_session_t *s) {
+  if (s->device_comm) rcc_comm_free(s->device_comm);
   if (s->backend) rcc_backend_free(s->backend);
   if (s->comm) rcc_comm_free(s->comm);
   if (s->mpi_initialized) MPI_Finalize();

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "compress/alpha.h"
+#include "compress/device.h"
 #include "compress/lowrank.h"
 #include "compress/prune.h"
 
@@ -57,8 +58,7 @@ bool rcc_stage_needs_calibration(const rcc_stage_t *stage) {
 rcc_status_t rcc_stage_check(const rcc_job_t *job, const rcc_stage_t *stage,
                              rcc_backend_kind_t backend) {
   if (stage->kind == RCC_STAGE_ALPHAEDIT &&
-      stage->config.alphaedit.method == RCC_ALPHAEDIT_METHOD_DISTILL &&
-      backend != RCC_BACKEND_CPU)
+      stage->config.alphaedit.method == RCC_ALPHAEDIT_METHOD_DISTILL && backend != RCC_BACKEND_CPU)
     return rcc_fail(RCC_ERR_UNSUPPORTED,
                     "%s:%d:%d: alphaedit method 'distill' trains on the cpu backend only in this "
                     "version (the backward pass has no CUDA kernels yet); use backend: cpu",
@@ -69,7 +69,7 @@ rcc_status_t rcc_stage_check(const rcc_job_t *job, const rcc_stage_t *stage,
 /* ---- dare ---- */
 
 static rcc_status_t apply_dare(const rcc_dare_config_t *c, const rcc_layer_input_t *in,
-                               const rcc_factored_t *cur, rcc_factored_t *out) {
+                               rcc_backend_t be, const rcc_factored_t *cur, rcc_factored_t *out) {
   const int m = in->m, n = in->n;
   const size_t mn = (size_t)m * n;
   *out = (rcc_factored_t){.m = m, .n = n};
@@ -97,7 +97,8 @@ static rcc_status_t apply_dare(const rcc_dare_config_t *c, const rcc_layer_input
       double s =
           nm.m ? 0.0
                : rcc_schedule_sparsity(c->schedule, c->target_sparsity, it, c->num_iterations);
-      st = rcc_prune_magnitude(out->S, out->mask, m, n, s, nm, c->rescale);
+      st = be ? rcc_prune_magnitude_on(be, out->S, out->mask, m, n, s, nm, c->rescale)
+              : rcc_prune_magnitude(out->S, out->mask, m, n, s, nm, c->rescale);
     }
     break;
   case RCC_DARE_METHOD_DARE:
@@ -114,7 +115,8 @@ static rcc_status_t apply_dare(const rcc_dare_config_t *c, const rcc_layer_input
     }
     for (int j = 0; j < n; j++)
       col_sq[j] = H[(size_t)j * n + j];
-    st = rcc_prune_wanda(out->S, out->mask, m, n, col_sq, c->target_sparsity, nm);
+    st = be ? rcc_prune_wanda_on(be, out->S, out->mask, m, n, col_sq, c->target_sparsity, nm)
+            : rcc_prune_wanda(out->S, out->mask, m, n, col_sq, c->target_sparsity, nm);
     break;
   case RCC_DARE_METHOD_SPARSEGPT:
     st = rcc_prune_sparsegpt(out->S, out->mask, m, n, H, c->target_sparsity, nm, c->block_size,
@@ -132,7 +134,7 @@ static rcc_status_t apply_dare(const rcc_dare_config_t *c, const rcc_layer_input
 /* ---- nullu ---- */
 
 static rcc_status_t apply_nullu(const rcc_nullu_config_t *c, const rcc_layer_input_t *in,
-                                const rcc_factored_t *cur, rcc_factored_t *out) {
+                                rcc_backend_t be, const rcc_factored_t *cur, rcc_factored_t *out) {
   const int m = in->m, n = in->n;
   const size_t mn = (size_t)m * n;
   const rcc_rank_rule_t rule = {c->energy_threshold, c->rank_reduction_ratio, c->min_rank};
@@ -152,10 +154,14 @@ static rcc_status_t apply_nullu(const rcc_nullu_config_t *c, const rcc_layer_inp
     float *W = malloc(mn * sizeof *W);
     if (!W) return rcc_fail(RCC_ERR_NOMEM, "out of memory");
     rcc_factored_dense(cur, W);
-    if (c->method == RCC_NULLU_METHOD_SVD || (c->method == RCC_NULLU_METHOD_RESIDUAL && !in->H))
-      st = rcc_lowrank_svd(W, m, n, &rule, &lr, NULL);
+    const bool plain =
+        c->method == RCC_NULLU_METHOD_SVD || (c->method == RCC_NULLU_METHOD_RESIDUAL && !in->H);
+    if (plain)
+      st = be ? rcc_lowrank_svd_on(be, W, m, n, &rule, &lr, NULL)
+              : rcc_lowrank_svd(W, m, n, &rule, &lr, NULL);
     else
-      st = rcc_lowrank_whitened(W, m, n, in->H, c->damp_percent, &rule, &lr);
+      st = be ? rcc_lowrank_whitened_on(be, W, m, n, in->H, c->damp_percent, &rule, &lr)
+              : rcc_lowrank_whitened(W, m, n, in->H, c->damp_percent, &rule, &lr);
     free(W);
   }
   if (st != RCC_OK) {
@@ -184,7 +190,8 @@ static rcc_status_t apply_nullu(const rcc_nullu_config_t *c, const rcc_layer_inp
 /* ---- alphaedit ---- */
 
 static rcc_status_t apply_alphaedit(const rcc_alphaedit_config_t *c, const rcc_layer_input_t *in,
-                                    const rcc_factored_t *cur, rcc_factored_t *out) {
+                                    rcc_backend_t be, const rcc_factored_t *cur,
+                                    rcc_factored_t *out) {
   const int m = in->m, n = in->n;
   RCC_TRY(rcc_factored_copy(out, cur));
   free(out->alpha);
@@ -202,7 +209,8 @@ static rcc_status_t apply_alphaedit(const rcc_alphaedit_config_t *c, const rcc_l
       st =
           rcc_alpha_closed_form_null_space(in->W0, W_hat, m, n, in->H, P, c->regularization, alpha);
   } else if (st == RCC_OK) {
-    st = rcc_alpha_closed_form(in->W0, W_hat, m, n, in->H, c->regularization, alpha);
+    st = be ? rcc_alpha_closed_form_on(be, in->W0, W_hat, m, n, in->H, c->regularization, alpha)
+            : rcc_alpha_closed_form(in->W0, W_hat, m, n, in->H, c->regularization, alpha);
   }
   free(W_hat);
   free(P);
@@ -215,14 +223,36 @@ static rcc_status_t apply_alphaedit(const rcc_alphaedit_config_t *c, const rcc_l
   return RCC_OK;
 }
 
+/* The backend the stage's device path runs on, or NULL for the host path (see
+ * rcc_layer_input_t.be). *owned: a CPU backend opened for this call, to be freed. The host
+ * path stays the CPU's: its results are the published ones. */
+static rcc_status_t stage_backend(const rcc_layer_input_t *in, rcc_backend_t *be,
+                                  rcc_backend_t *owned) {
+  *be = *owned = NULL;
+  const char *env = getenv("RCC_STAGES_ON_BACKEND");
+  const bool forced = env && strcmp(env, "1") == 0;
+  if (in->be && (forced || rcc_backend_kind(in->be) != RCC_BACKEND_CPU)) {
+    *be = in->be;
+  } else if (forced && !in->be) {
+    RCC_TRY(rcc_backend_init(owned, "cpu"));
+    *be = *owned;
+  }
+  return RCC_OK;
+}
+
 rcc_status_t rcc_stage_apply(const rcc_stage_t *stage, const rcc_layer_input_t *in,
                              const rcc_factored_t *cur, rcc_factored_t *out) {
   if (rcc_stage_needs_calibration(stage) && !in->H)
     return rcc_fail(RCC_ERR_ARG, "%s: stage needs calibration statistics", in->name);
+  rcc_backend_t be, owned;
+  RCC_TRY(stage_backend(in, &be, &owned));
+  rcc_status_t st;
   switch (stage->kind) {
-  case RCC_STAGE_DARE: return apply_dare(&stage->config.dare, in, cur, out);
-  case RCC_STAGE_NULLU: return apply_nullu(&stage->config.nullu, in, cur, out);
-  case RCC_STAGE_ALPHAEDIT: return apply_alphaedit(&stage->config.alphaedit, in, cur, out);
+  case RCC_STAGE_DARE: st = apply_dare(&stage->config.dare, in, be, cur, out); break;
+  case RCC_STAGE_NULLU: st = apply_nullu(&stage->config.nullu, in, be, cur, out); break;
+  case RCC_STAGE_ALPHAEDIT: st = apply_alphaedit(&stage->config.alphaedit, in, be, cur, out); break;
+  default: st = rcc_fail(RCC_ERR_ARG, "unknown stage kind"); break;
   }
-  return rcc_fail(RCC_ERR_ARG, "unknown stage kind");
+  rcc_backend_free(owned);
+  return st;
 }

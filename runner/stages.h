@@ -9,11 +9,17 @@
 typedef struct {
   const char *name;
   int m, n;
-  const float *W0;     /* the original dense weight (m, n) */
-  const float *W_base; /* base model weight for DARE, or NULL */
-  const double *H;     /* calibration X^T X (n, n), or NULL when not collected */
+  const float *W0;        /* the original dense weight (m, n) */
+  const float *W_base;    /* base model weight for DARE, or NULL */
+  const double *H;        /* calibration X^T X (n, n), or NULL when not collected */
   float global_threshold; /* magnitude pruning with scope global: |W| below is pruned */
   uint64_t seed;          /* per-layer seed (DARE's random drops) */
+  /* The session's backend, or NULL. Not the CPU: nullu svd/whitened, alphaedit closed_form
+   * without null space and dare magnitude (per layer, N:M)/wanda run on it (compress/
+   * device.h); the rest, and everything on the CPU backend, on the host.
+   * RCC_STAGES_ON_BACKEND=1 sends those stages through the backend ops even on the CPU
+   * (a CPU backend is opened for the call when be is NULL), for the tests. */
+  rcc_backend_t be;
 } rcc_layer_input_t;
 
 /* The stage's configuration made milder for a retry: `level` 0 is the configuration as

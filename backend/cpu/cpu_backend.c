@@ -11,6 +11,9 @@
 #include "backend/cpu/cpu_compress_ops.h"
 #include "backend/cpu/cpu_ops.h"
 
+/* The training kernels (cpu_train_ops.c). */
+extern const struct rcc_backend_train_ops rcc_cpu_train_ops;
+
 /* A GEMM with at most this many multiply-adds (M*N*K) counts as small: e.g. attention's
  * (T,64)x(64,T) scores and (T,T)x(T,64) context products for T up to ~250. */
 #define SMALL_GEMM_MACS ((int64_t)1 << 22)
@@ -142,6 +145,14 @@ static const rcc_backend_ops_t cpu_ops = {
     .nm_mask = rcc_cpu_nm_mask,
     .apply_mask = rcc_cpu_apply_mask,
     .scale_rows = rcc_cpu_scale_rows,
+    .gram_f64 = rcc_cpu_gram_f64,
+    .train = &rcc_cpu_train_ops,
+    .gemm_f64 = rcc_cpu_gemm_f64,
+    .trsm_f64 = rcc_cpu_trsm_f64,
+    .f32_to_f64 = rcc_cpu_f32_to_f64,
+    .f64_to_f32 = rcc_cpu_f64_to_f32,
+    .row_dots_f64 = rcc_cpu_row_dots_f64,
+    .prune_scores = rcc_cpu_prune_scores,
 };
 
 rcc_status_t rcc_backend_cpu_create(rcc_backend_t *out) {

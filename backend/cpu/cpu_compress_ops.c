@@ -113,7 +113,18 @@ static int descending_u64(const void *a, const void *b) {
   return (x < y) - (x > y);
 }
 
-/* Per row: sort the rank keys descending; the keep-th one is the smallest key that stays. */
+/* Sets out[j] for the `keep` scores of s (n) with the largest rank keys, clears the rest:
+ * sorted descending (in keys, n of scratch), the keep-th key is the smallest that stays. */
+static void keep_highest(const float *s, int n, int keep, uint64_t *keys, uint8_t *out) {
+  for (int j = 0; j < n; j++)
+    keys[j] = rank_key(s[j], j);
+  qsort(keys, (size_t)n, sizeof *keys, descending_u64);
+  const uint64_t weakest_kept = keys[keep - 1];
+  for (int j = 0; j < n; j++)
+    out[j] = rank_key(s[j], j) >= weakest_kept;
+}
+
+/* Per row: the keep highest-ranked scores of the row. */
 rcc_status_t rcc_cpu_row_topk_mask(rcc_backend_t be, const float *scores, int m, int n, int keep,
                                    uint8_t *mask) {
   if (keep == 0 || keep == n) {
@@ -129,13 +140,7 @@ rcc_status_t rcc_cpu_row_topk_mask(rcc_backend_t be, const float *scores, int m,
   for (int i = 0; i < m; i++) {
     const float *s = scores + (size_t)i * n;
     uint8_t *out = mask + (size_t)i * n;
-    uint64_t *keys = scratch + (size_t)omp_get_thread_num() * n;
-    for (int j = 0; j < n; j++)
-      keys[j] = rank_key(s[j], j);
-    qsort(keys, (size_t)n, sizeof *keys, descending_u64);
-    const uint64_t weakest_kept = keys[keep - 1];
-    for (int j = 0; j < n; j++)
-      out[j] = rank_key(s[j], j) >= weakest_kept;
+    keep_highest(s, n, keep, scratch + (size_t)omp_get_thread_num() * n, out);
   }
   free(scratch);
   return RCC_OK;
@@ -149,22 +154,15 @@ rcc_status_t rcc_cpu_threshold_mask(rcc_backend_t be, const float *scores, int64
   return RCC_OK;
 }
 
-/* Each score's rank within its group of M is the number of group mates with a larger rank
- * key; the N of rank 0..N-1 stay. Row-major groups never straddle rows (n % M == 0), so the
- * matrix is count/M groups in a row. */
+/* The N highest-ranked scores of each group of M stay. Row-major groups never straddle
+ * rows (n % M == 0), so the matrix is count/M groups in a row. */
 rcc_status_t rcc_cpu_nm_mask(rcc_backend_t be, const float *scores, int m, int n, int N, int M,
                              uint8_t *mask) {
   const int64_t count = (int64_t)m * n;
 #pragma omp parallel for schedule(static) if (count * M >= PAR_MIN_VALUES)
   for (int64_t g = 0; g < count; g += M) {
-    const float *s = scores + g;
-    for (int j = 0; j < M; j++) {
-      const uint64_t key = rank_key(s[j], j);
-      int rank = 0;
-      for (int i = 0; i < M; i++)
-        rank += rank_key(s[i], i) > key;
-      mask[g + j] = rank < N;
-    }
+    uint64_t keys[RCC_BACKEND_NM_MAX_M]; /* backend.c has checked M against it */
+    keep_highest(scores + g, M, N, keys, mask + g);
   }
   return RCC_OK;
 }

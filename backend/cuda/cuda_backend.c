@@ -8,6 +8,9 @@
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_kernels.h"
 
+/* The training kernels (cuda_train_ops.c). */
+extern const struct rcc_backend_train_ops rcc_cuda_train_ops;
+
 int rcc_backend_cuda_device_count(void) {
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess) {
@@ -160,6 +163,14 @@ static const rcc_backend_ops_t cuda_ops = {
     .nm_mask = rcc_cuda_nm_mask,
     .apply_mask = rcc_cuda_apply_mask,
     .scale_rows = rcc_cuda_scale_rows,
+    .gram_f64 = rcc_cuda_gram_f64,
+    .train = &rcc_cuda_train_ops,
+    .gemm_f64 = rcc_cuda_gemm_f64,
+    .trsm_f64 = rcc_cuda_trsm_f64,
+    .f32_to_f64 = rcc_cuda_f32_to_f64,
+    .f64_to_f32 = rcc_cuda_f64_to_f32,
+    .row_dots_f64 = rcc_cuda_row_dots_f64,
+    .prune_scores = rcc_cuda_prune_scores,
 };
 
 /* Stream, cuBLAS handle (bound to the stream) and the description. cuBLAS stays in its

@@ -59,3 +59,18 @@ rcc_status_t rcc_cuda_nm_mask(rcc_backend_t be, const float *scores, int m, int 
                               uint8_t *mask);
 rcc_status_t rcc_cuda_apply_mask(rcc_backend_t be, float *W, const uint8_t *mask, int64_t count);
 rcc_status_t rcc_cuda_scale_rows(rcc_backend_t be, float *W, const float *alpha, int m, int n);
+/* The calibration statistics (cuda_stats_ops.c). */
+rcc_status_t rcc_cuda_gram_f64(rcc_backend_t be, double *H, const float *X, int N, int d,
+                               double *scratch);
+/* Dense linear algebra in float64 for the stages (cuda_linalg_ops.c). */
+rcc_status_t rcc_cuda_gemm_f64(rcc_backend_t be, bool ta, bool tb, int M, int N, int K,
+                               double alpha, const double *A, int lda, const double *B, int ldb,
+                               double beta, double *C, int ldc);
+rcc_status_t rcc_cuda_trsm_f64(rcc_backend_t be, bool right, rcc_triangle_t tri, bool trans, int M,
+                               int N, const double *T, int ldt, double *B, int ldb);
+rcc_status_t rcc_cuda_f32_to_f64(rcc_backend_t be, double *out, const float *in, int64_t count);
+rcc_status_t rcc_cuda_f64_to_f32(rcc_backend_t be, float *out, const double *in, int64_t count);
+rcc_status_t rcc_cuda_row_dots_f64(rcc_backend_t be, double *out, const double *A, const double *B,
+                                   int m, int n);
+rcc_status_t rcc_cuda_prune_scores(rcc_backend_t be, float *scores, const float *W,
+                                   const double *col_scale, const uint8_t *mask, int m, int n);

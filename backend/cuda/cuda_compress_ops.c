@@ -163,43 +163,44 @@ static cublasFillMode_t solver_fill(rcc_triangle_t tri) {
   return tri == RCC_TRIANGLE_LOWER ? CUBLAS_FILL_MODE_UPPER : CUBLAS_FILL_MODE_LOWER;
 }
 
-static rcc_status_t potrf_run(cuda_impl_t *c, cusolverDnHandle_t h, int n, double *A,
-                              rcc_triangle_t tri, double *work, int lwork, int *d_info) {
-  RCC_CHECK_CUSOLVER(cusolverDnDpotrf(h, solver_fill(tri), n, A, n, work, lwork, d_info));
-  int info = 0;
-  RCC_TRY(read_info(c->stream, d_info, &info));
-  if (info > 0)
-    return rcc_fail(RCC_ERR_NUMERIC,
-                    "cuda_compress_ops.c: rcc_cuda_cholesky_f64: the %d x %d matrix is not "
-                    "positive definite: the leading minor of order %d is not",
-                    n, n, info);
-  if (info < 0)
-    return rcc_fail(RCC_ERR_CUDA,
-                    "cuda_compress_ops.c: rcc_cuda_cholesky_f64: potrf rejected argument %d (n %d)",
-                    -info, n);
-  RCC_CHECK_CUDA(
-      rcc_cuda_fill_triangle_f64_launch(c->stream, A, n, tri == RCC_TRIANGLE_LOWER, false));
-  return RCC_OK;
-}
+/* potrf and potri take the same arguments and report the same way; they differ in the op
+ * that callers see in messages and in what a positive info says about the matrix. */
+typedef struct {
+  cusolverStatus_t (*run)(cusolverDnHandle_t, cublasFillMode_t, int, double *, int, double *, int,
+                          int *);
+  const char *op, *routine;
+  const char *positive_info; /* printf format of op, n, n, info */
+  /* The other triangle: zeroed after potrf; potri writes the inverse into the factor's
+   * triangle only, so its mirror fills the rest. */
+  bool mirror;
+} potr_routine_t;
 
-/* potri writes the inverse into the factor's triangle only; the mirror fills the rest. */
-static rcc_status_t potri_run(cuda_impl_t *c, cusolverDnHandle_t h, int n, double *A,
-                              rcc_triangle_t tri, double *work, int lwork, int *d_info) {
-  RCC_CHECK_CUSOLVER(cusolverDnDpotri(h, solver_fill(tri), n, A, n, work, lwork, d_info));
+static const potr_routine_t potrf = {
+    cusolverDnDpotrf, "rcc_cuda_cholesky_f64", "potrf",
+    "cuda_compress_ops.c: %s: the %d x %d matrix is not positive definite: the leading minor "
+    "of order %d is not",
+    false};
+static const potr_routine_t potri = {
+    cusolverDnDpotri, "rcc_cuda_cholesky_inverse_f64", "potri",
+    "cuda_compress_ops.c: %s: the %d x %d factor has a 0 at diagonal entry %d: the matrix is "
+    "singular",
+    true};
+
+static rcc_status_t potr_run(cuda_impl_t *c, cusolverDnHandle_t h, const potr_routine_t *r, int n,
+                             double *A, rcc_triangle_t tri, double *work, int lwork, int *d_info) {
+  /* Not RCC_CHECK_CUSOLVER: its message would name the pointer, not the routine. */
+  cusolverStatus_t st = r->run(h, solver_fill(tri), n, A, n, work, lwork, d_info);
+  if (st != CUSOLVER_STATUS_SUCCESS)
+    return rcc_fail(RCC_ERR_CUDA, "cuda_compress_ops.c: %s: %s failed: %s", r->op, r->routine,
+                    rcc_cusolver_status_name(st));
   int info = 0;
   RCC_TRY(read_info(c->stream, d_info, &info));
-  if (info > 0)
-    return rcc_fail(RCC_ERR_NUMERIC,
-                    "cuda_compress_ops.c: rcc_cuda_cholesky_inverse_f64: diagonal entry %d of the "
-                    "%d x %d factor is 0: the matrix is singular",
-                    info, n, n);
+  if (info > 0) return rcc_fail(RCC_ERR_NUMERIC, r->positive_info, r->op, n, n, info);
   if (info < 0)
-    return rcc_fail(RCC_ERR_CUDA,
-                    "cuda_compress_ops.c: rcc_cuda_cholesky_inverse_f64: potri rejected argument "
-                    "%d (n %d)",
-                    -info, n);
+    return rcc_fail(RCC_ERR_CUDA, "cuda_compress_ops.c: %s: %s rejected argument %d (n %d)", r->op,
+                    r->routine, -info, n);
   RCC_CHECK_CUDA(
-      rcc_cuda_fill_triangle_f64_launch(c->stream, A, n, tri == RCC_TRIANGLE_LOWER, true));
+      rcc_cuda_fill_triangle_f64_launch(c->stream, A, n, tri == RCC_TRIANGLE_LOWER, r->mirror));
   return RCC_OK;
 }
 
@@ -219,8 +220,7 @@ static rcc_status_t cholesky_op(rcc_backend_t be, int n, double *A, rcc_triangle
   int *d_info = NULL;
   RCC_TRY(workspace_alloc(c->stream, (size_t)lwork, &ws, &d_info));
   return workspace_free(c->stream, ws,
-                        inverse ? potri_run(c, h, n, A, tri, ws, lwork, d_info)
-                                : potrf_run(c, h, n, A, tri, ws, lwork, d_info));
+                        potr_run(c, h, inverse ? &potri : &potrf, n, A, tri, ws, lwork, d_info));
 }
 
 rcc_status_t rcc_cuda_cholesky_f64(rcc_backend_t be, int n, double *A, rcc_triangle_t tri) {

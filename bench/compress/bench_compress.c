@@ -36,6 +36,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/bench_time.h"
 #include "backend/backend.h"
 #include "common/status.h"
 #include "compress/alpha.h"
@@ -74,12 +75,6 @@ typedef struct {
   int m, n;
   const calib_t *calib;
 } layer_t;
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Reads <dir>/calib-<n>.bin: char magic[8], int32 n, int32 tokens, float64 H[n * n]. */
 static rcc_status_t calib_read(const char *dir, int n, calib_t *c) {
@@ -192,7 +187,7 @@ static rcc_status_t run_layer(method_t meth, const layer_t *L, const char *out_s
   case WANDA:
   case SPARSEGPT:
     if ((st = work_prune_init(&w, L)) != RCC_OK) break;
-    t0 = now_s();
+    t0 = rcc_bench_now();
     if (meth == MAGNITUDE)
       st = rcc_prune_magnitude(w.W, w.mask, m, n, SPARSITY, unstructured, false);
     else if (meth == WANDA)
@@ -200,18 +195,18 @@ static rcc_status_t run_layer(method_t meth, const layer_t *L, const char *out_s
     else
       st = rcc_prune_sparsegpt(w.W, w.mask, m, n, L->calib->H, SPARSITY, unstructured,
                                SPARSEGPT_BLOCK, DAMP);
-    t1 = now_s();
+    t1 = rcc_bench_now();
     break;
   case SVD:
   case SVD_RAND:
-    t0 = now_s();
+    t0 = rcc_bench_now();
     st = rcc_lowrank_svd(L->W, m, n, meth == SVD ? &RULE_SVD : &RULE_SVD_RAND, &w.lr, NULL);
-    t1 = now_s();
+    t1 = rcc_bench_now();
     break;
   case WHITENED:
-    t0 = now_s();
+    t0 = rcc_bench_now();
     st = rcc_lowrank_whitened(L->W, m, n, L->calib->H, DAMP, &RULE_WHITENED, &w.lr);
-    t1 = now_s();
+    t1 = rcc_bench_now();
     break;
   case ALPHA:
     /* W_hat: what a dare stage would leave (magnitude 50 %), made untimed. */
@@ -224,9 +219,9 @@ static rcc_status_t run_layer(method_t meth, const layer_t *L, const char *out_s
       st = rcc_fail(RCC_ERR_NOMEM, "bench_compress: %s: alpha", L->id);
       break;
     }
-    t0 = now_s();
+    t0 = rcc_bench_now();
     st = rcc_alpha_closed_form(L->W, w.W_hat, m, n, L->calib->H, ALPHA_LAMBDA, w.alpha);
-    t1 = now_s();
+    t1 = rcc_bench_now();
     break;
   case N_METHODS: st = rcc_fail(RCC_ERR_ARG, "bench_compress: no method %d", (int)meth); break;
   }

@@ -4,11 +4,12 @@
  * torch_forward.py --ref FILE writes one batch of inputs (pixels (B,C,H,W), token ids
  * (B,T)) and the features HF computed for them (B,P). This program loads the model (a
  * model directory, or a packed.safetensors written by rcc-dist) on the CPU backend with
- * T threads, runs `--warmup` untimed calls and `--iters` timed calls of each tower on that
- * batch (the protocol of torch_forward.py), compares the first call's features with the
- * reference, and prints one JSON line. The reference is PyTorch's features of the dense
- * model; with --check-model DIR it is instead what rcc computes for DIR on the same inputs
- * (a packed model against its own dense export compressed/, which PyTorch never saw).
+ * T threads (or on --backend's), runs `--warmup` untimed calls and `--iters` timed calls
+ * of each tower on that batch (the protocol of torch_forward.py), compares the first
+ * call's features with the reference, and prints one JSON line. The reference is
+ * PyTorch's features of the dense model; with --check-model DIR it is instead what rcc
+ * computes for DIR on the same inputs (a packed model against its own dense export
+ * compressed/, which PyTorch never saw).
  * Exit status 1 when a tower's features differ by more than --tol, 2 on any other error. */
 #include <cblas.h>
 #include <getopt.h>
@@ -21,6 +22,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench/bench_time.h"
 #include "backend/backend.h"
 #include "common/status.h"
 #include "model/clip.h"
@@ -90,27 +92,6 @@ static rcc_status_t ref_read(const char *path, ref_batch_t *r) {
   return st;
 }
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median(const double *v, int n) {
-  double *s = malloc((size_t)n * sizeof *s);
-  if (!s) return NAN;
-  memcpy(s, v, (size_t)n * sizeof *s);
-  qsort(s, (size_t)n, sizeof *s, cmp_double);
-  double m = n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
-  free(s);
-  return m;
-}
-
 /* How far features (B,P) are from the reference: the worst row's ||a-b||_2 / ||b||_2
  * (a row is one image or text), and the largest |a-b| anywhere. NaN propagates. */
 typedef struct {
@@ -152,9 +133,9 @@ static rcc_status_t time_calls(forward_fn fn, rcc_clip_model_t *m, const ref_bat
   for (int i = 1; i < warmup; i++)
     RCC_TRY(fn(m, r, scratch));
   for (int i = 0; i < iters; i++) {
-    double t0 = now_s();
+    double t0 = rcc_bench_now();
     RCC_TRY(fn(m, r, scratch));
-    times[i] = now_s() - t0;
+    times[i] = rcc_bench_now() - t0;
   }
   return RCC_OK;
 }
@@ -187,7 +168,7 @@ static void print_json_array(const char *key, const double *v, int n) {
 
 static const char USAGE[] =
     "usage: bench_forward --model PATH --ref FILE [--check-model DIR] [--threads T]\n"
-    "                     [--warmup W] [--iters N] [--tol X]\n"
+    "                     [--warmup W] [--iters N] [--tol X] [--backend NAME]\n"
     "  --model PATH   CLIPModel directory (bench/forward/make_model.py) or a\n"
     "                 packed.safetensors written by rcc-dist\n"
     "  --ref FILE     inputs and PyTorch features (torch_forward.py --ref)\n"
@@ -196,10 +177,11 @@ static const char USAGE[] =
     "  --threads T    CPU backend threads (default 1)\n"
     "  --warmup W     untimed calls per tower, the first one checked (default 1)\n"
     "  --iters N      timed calls per tower, the median reported (default 3)\n"
-    "  --tol X        largest accepted relative difference per row (default 1e-3)\n";
+    "  --tol X        largest accepted relative difference per row (default 1e-3)\n"
+    "  --backend NAME cpu (default), cuda, cuda:N or auto\n";
 
 typedef struct {
-  const char *model, *ref, *check_model;
+  const char *model, *ref, *check_model, *backend;
   int threads, warmup, iters;
   double tol;
 } options_t;
@@ -221,14 +203,16 @@ static int parse_options(int argc, char **argv, options_t *o) {
       {"threads", required_argument, NULL, 't'}, {"warmup", required_argument, NULL, 'w'},
       {"iters", required_argument, NULL, 'n'},   {"tol", required_argument, NULL, 'x'},
       {"check-model", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'},
+      {"backend", required_argument, NULL, 'b'},
       {NULL, 0, NULL, 0}};
-  *o = (options_t){NULL, NULL, NULL, 1, 1, 3, 1e-3};
+  *o = (options_t){NULL, NULL, NULL, "cpu", 1, 1, 3, 1e-3};
   int c;
   while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
     switch (c) {
     case 'm': o->model = optarg; break;
     case 'r': o->ref = optarg; break;
     case 'c': o->check_model = optarg; break;
+    case 'b': o->backend = optarg; break;
     case 't':
       if (parse_int("--threads", optarg, &o->threads)) return -1;
       break;
@@ -310,13 +294,13 @@ static rcc_status_t run(const options_t *o, const ref_batch_t *r, results_t *res
   rcc_status_t st = (first_image && first_text && scratch && ref_image)
                         ? RCC_OK
                         : rcc_fail(RCC_ERR_NOMEM, "bench_forward: features");
-  if (st == RCC_OK) st = rcc_backend_init(&be, "cpu");
+  if (st == RCC_OK) st = rcc_backend_init(&be, o->backend);
   if (st == RCC_OK) {
     rcc_backend_set_threads(be, o->threads);
     snprintf(res->backend, sizeof res->backend, "%s", rcc_backend_describe(be));
-    double t0 = now_s();
+    double t0 = rcc_bench_now();
     st = rcc_clip_load(o->model, be, &m);
-    res->load_s = now_s() - t0;
+    res->load_s = rcc_bench_now() - t0;
   }
   if (st == RCC_OK) st = check_shapes(rcc_clip_get_config(m), r, o->ref);
   if (st == RCC_OK)
@@ -371,8 +355,8 @@ int main(int argc, char **argv) {
   print_json_string(o.check_model ? o.check_model : "torch");
   printf(", \"threads\": %d, \"batch\": %d, \"warmup\": %d, \"iters\": %d, ", o.threads, r.B,
          o.warmup, o.iters);
-  print_json_number("images_per_s", "%.6f", r.B / median(res.image_times, o.iters));
-  print_json_number("texts_per_s", "%.6f", r.B / median(res.text_times, o.iters));
+  print_json_number("images_per_s", "%.6f", r.B / rcc_bench_median(res.image_times, o.iters));
+  print_json_number("texts_per_s", "%.6f", r.B / rcc_bench_median(res.text_times, o.iters));
   print_json_array("image_batch_s", res.image_times, o.iters);
   print_json_array("text_batch_s", res.text_times, o.iters);
   print_json_number("load_s", "%.3f", res.load_s);

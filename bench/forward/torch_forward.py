@@ -56,15 +56,18 @@ def features(out):
     return out if hasattr(out, "shape") else out.pooler_output
 
 
-def time_calls(fn, warmup, iters):
-    """Returns (first output, per-call seconds of the timed calls)."""
+def time_calls(fn, warmup, iters, sync=lambda: None):
+    """Returns (first output, per-call seconds of the timed calls). `sync` waits for the
+    device (CUDA runs asynchronously), so each time covers the call's whole work."""
     first = fn()
     for _ in range(warmup - 1):
         fn()
+    sync()
     times = []
     for _ in range(iters):
         t0 = time.perf_counter()
         fn()
+        sync()
         times.append(time.perf_counter() - t0)
     return first, times
 
@@ -79,8 +82,8 @@ def write_ref(path, pixels, ids, img, txt):
         f.write(struct.pack("<6i", B, C, H, W, T, P))
         f.write(pixels.contiguous().numpy().astype("<f4").tobytes())
         f.write(ids.numpy().astype("<i4").tobytes())
-        f.write(img.contiguous().numpy().astype("<f4").tobytes())
-        f.write(txt.contiguous().numpy().astype("<f4").tobytes())
+        f.write(img.contiguous().cpu().numpy().astype("<f4").tobytes())
+        f.write(txt.contiguous().cpu().numpy().astype("<f4").tobytes())
     os.replace(tmp, path)
 
 
@@ -93,6 +96,7 @@ def main():
     ap.add_argument("--iters", type=int, default=3)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--ref", help="write inputs and first-call features here")
+    ap.add_argument("--device", default="cpu", help="cpu (default) or cuda (fp32, no TF32)")
     args = ap.parse_args()
     if args.warmup < 1 or args.iters < 1 or args.batch < 1 or args.threads < 1:
         ap.error("--warmup, --iters, --batch and --threads must be >= 1")
@@ -103,15 +107,24 @@ def main():
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     model = CLIPModel.from_pretrained(args.model, dtype=torch.float32).eval()
+    sync = lambda: None  # noqa: E731
+    if args.device != "cpu":
+        # The anchor is float32 arithmetic, as rcc's: no TF32 in matmuls or convolutions.
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        model = model.to(args.device)
+        sync = torch.cuda.synchronize
     load_s = time.perf_counter() - t0
     pixels, ids = make_inputs(model.config, args.batch, args.seed)
+    dev_pixels, dev_ids = pixels.to(args.device), ids.to(args.device)
 
     with torch.inference_mode():
         img, img_times = time_calls(
-            lambda: features(model.get_image_features(pixel_values=pixels)),
-            args.warmup, args.iters)
+            lambda: features(model.get_image_features(pixel_values=dev_pixels)),
+            args.warmup, args.iters, sync)
         txt, txt_times = time_calls(
-            lambda: features(model.get_text_features(input_ids=ids)), args.warmup, args.iters)
+            lambda: features(model.get_text_features(input_ids=dev_ids)), args.warmup,
+            args.iters, sync)
     if args.ref:
         write_ref(args.ref, pixels, ids, img, txt)
 
@@ -131,6 +144,7 @@ def main():
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "torch": torch.__version__,
         "attn_implementation": model.config._attn_implementation,
+        "device": args.device,
     }))
     return 0
 

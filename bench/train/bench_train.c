@@ -18,19 +18,9 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench/bench_time.h"
 #include "io/safetensors.h"
 #include "model/clip_train.h"
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 static int fail(const char *what) {
   fprintf(stderr, "bench_train: %s: %s\n", what, rcc_last_error());
@@ -138,14 +128,14 @@ int main(int argc, char **argv) {
   }
   double *times = malloc((size_t)iters * sizeof *times);
   for (int it = 0; it < warmup + iters; it++) {
-    const double t0 = now();
+    const double t0 = rcc_bench_now();
     rcc_clip_train_zero_grads(t);
     if (rcc_clip_train_image_forward(t, pixels, B, emb) != RCC_OK ||
         rcc_clip_train_image_backward(t, d_emb) != RCC_OK)
       return fail("step");
-    if (it >= warmup) times[it - warmup] = now() - t0;
+    if (it >= warmup) times[it - warmup] = rcc_bench_now() - t0;
   }
-  qsort(times, (size_t)iters, sizeof *times, cmp_double);
+  qsort(times, (size_t)iters, sizeof *times, rcc_bench_cmp_double);
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   printf("{\"impl\": \"rcc\", \"train\": \"%s\", \"threads\": %d, \"batch\": %d, "

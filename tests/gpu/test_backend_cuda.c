@@ -9,57 +9,8 @@
 #include <string.h>
 
 #include "backend/backend.h"
-#include "rcc_version.h"
+#include "tests/backend_pair.h"
 #include "tests/harness.h"
-
-static rcc_backend_t cpu, gpu;
-static uint64_t rng = 0x2545f4914f6cdd1dULL;
-
-static int setup(void **state) {
-  if (rcc_backend_init(&cpu, "cpu") != RCC_OK || rcc_backend_init(&gpu, "cuda:0") != RCC_OK) {
-    fprintf(stderr, "cannot create the backends: %s\n", rcc_last_error());
-    return -1;
-  }
-  printf("comparing %s with %s\n", rcc_backend_describe(gpu), rcc_backend_describe(cpu));
-  return 0;
-}
-
-static int teardown(void **state) {
-  rcc_backend_free(gpu);
-  rcc_backend_free(cpu);
-  return 0;
-}
-
-static float *random_floats(size_t n, float lo, float hi) {
-  float *x = malloc(n * sizeof *x);
-  assert_non_null(x);
-  rcc_fill_uniform(x, n, lo, hi, &rng);
-  return x;
-}
-
-static float *nan_floats(size_t n) {
-  float *x = malloc(n * sizeof *x);
-  assert_non_null(x);
-  for (size_t i = 0; i < n; i++)
-    x[i] = NAN;
-  return x;
-}
-
-/* A device copy of host data. */
-static void *to_gpu(const void *host, size_t bytes) {
-  void *d = rcc_backend_alloc(gpu, bytes);
-  assert_non_null(d);
-  assert_int_equal(rcc_backend_upload(gpu, d, host, bytes), RCC_OK);
-  return d;
-}
-
-/* Downloads n floats into a fresh host buffer that starts as NaN. */
-static float *from_gpu(const float *d, size_t n) {
-  float *h = nan_floats(n);
-  assert_int_equal(rcc_backend_synchronize(gpu), RCC_OK);
-  assert_int_equal(rcc_backend_download(gpu, h, d, n * sizeof *h), RCC_OK);
-  return h;
-}
 
 static void expect_close(const float *got, const float *want, size_t n, double bound,
                          const char *what) {
@@ -72,8 +23,8 @@ static void expect_close(const float *got, const float *want, size_t n, double b
 }
 
 static void test_memory_and_names(void **state) {
-  assert_int_equal(rcc_backend_kind(gpu), RCC_BACKEND_CUDA);
-  assert_non_null(strstr(rcc_backend_describe(gpu), "cuda:0 ("));
+  assert_int_equal(rcc_backend_kind(rcc_test_gpu), RCC_BACKEND_CUDA);
+  assert_non_null(strstr(rcc_backend_describe(rcc_test_gpu), "cuda:0 ("));
   rcc_backend_t b = NULL;
   assert_int_equal(rcc_backend_init(&b, "auto"), RCC_OK);
   assert_int_equal(rcc_backend_kind(b), RCC_BACKEND_CUDA);
@@ -83,11 +34,11 @@ static void test_memory_and_names(void **state) {
   assert_int_equal(rcc_backend_init(&b, name), RCC_ERR_UNSUPPORTED);
 
   size_t n = 1000;
-  float *h = random_floats(n, -1, 1);
-  float *d = to_gpu(h, n * sizeof *h);
-  float *back = from_gpu(d, n);
+  float *h = rcc_test_random_floats(n, -1, 1);
+  float *d = rcc_test_to_gpu(h, n * sizeof *h);
+  float *back = rcc_test_from_gpu(d, n);
   assert_memory_equal(h, back, n * sizeof *h);
-  rcc_backend_release(gpu, d);
+  rcc_backend_release(rcc_test_gpu, d);
   free(h);
   free(back);
 }
@@ -101,28 +52,29 @@ static void check_gemm(bool ta, bool tb, int M, int N, int K, int pad, int batch
   int64_t sc = (int64_t)M * ldc + 1;
   size_t na = (size_t)sa * batch, nb = shared_b ? (size_t)b_rows * ldb : (size_t)sb * batch;
   size_t nc = (size_t)sc * batch;
-  float *A = random_floats(na, -1, 1), *B = random_floats(nb, -1, 1);
-  float *C = beta == 0.0f ? nan_floats(nc) : random_floats(nc, -1, 1);
+  float *A = rcc_test_random_floats(na, -1, 1), *B = rcc_test_random_floats(nb, -1, 1);
+  float *C = beta == 0.0f ? rcc_test_nan_floats(nc) : rcc_test_random_floats(nc, -1, 1);
   /* Gaps between rows and matrices must survive: give them a value on both sides. */
   for (size_t i = 0; i < nc; i++) {
     int64_t off = (int64_t)i % sc;
     if (off >= (int64_t)M * ldc || off % ldc >= N) C[i] = 7.0f;
   }
-  float *dA = to_gpu(A, na * 4), *dB = to_gpu(B, nb * 4), *dC = to_gpu(C, nc * 4);
-  assert_int_equal(rcc_gemm_strided_batched(cpu, ta, tb, M, N, K, 0.5f, A, lda, sa, B, ldb, sb,
-                                            beta, C, ldc, sc, batch),
+  float *dA = rcc_test_to_gpu(A, na * 4), *dB = rcc_test_to_gpu(B, nb * 4),
+        *dC = rcc_test_to_gpu(C, nc * 4);
+  assert_int_equal(rcc_gemm_strided_batched(rcc_test_cpu, ta, tb, M, N, K, 0.5f, A, lda, sa, B, ldb,
+                                            sb, beta, C, ldc, sc, batch),
                    RCC_OK);
-  assert_int_equal(rcc_gemm_strided_batched(gpu, ta, tb, M, N, K, 0.5f, dA, lda, sa, dB, ldb, sb,
-                                            beta, dC, ldc, sc, batch),
+  assert_int_equal(rcc_gemm_strided_batched(rcc_test_gpu, ta, tb, M, N, K, 0.5f, dA, lda, sa, dB,
+                                            ldb, sb, beta, dC, ldc, sc, batch),
                    RCC_OK);
-  float *got = from_gpu(dC, nc);
+  float *got = rcc_test_from_gpu(dC, nc);
   char what[80];
   snprintf(what, sizeof what, "gemm %c%c %dx%dx%d batch %d beta %g", ta ? 'T' : 'N', tb ? 'T' : 'N',
            M, N, K, batch, (double)beta);
   expect_close(got, C, nc, 1e-5, what);
-  rcc_backend_release(gpu, dA);
-  rcc_backend_release(gpu, dB);
-  rcc_backend_release(gpu, dC);
+  rcc_backend_release(rcc_test_gpu, dA);
+  rcc_backend_release(rcc_test_gpu, dB);
+  rcc_backend_release(rcc_test_gpu, dC);
   free(A);
   free(B);
   free(C);
@@ -143,22 +95,23 @@ static void test_gemm(void **state) {
 static void test_layernorm(void **state) {
   int N = 200, C = 768;
   size_t n = (size_t)N * C;
-  float *x = random_floats(n, 2.0f, 4.0f), *w = random_floats(C, 0.5f, 1.5f);
-  float *b = random_floats(C, -0.5f, 0.5f), *out = nan_floats(n);
-  float *dx = to_gpu(x, n * 4), *dw = to_gpu(w, C * 4), *db = to_gpu(b, C * 4);
-  float *dout = to_gpu(out, n * 4);
-  assert_int_equal(rcc_layernorm(cpu, out, x, w, b, N, C, 1e-5f), RCC_OK);
-  assert_int_equal(rcc_layernorm(gpu, dout, dx, dw, db, N, C, 1e-5f), RCC_OK);
-  float *got = from_gpu(dout, n);
+  float *x = rcc_test_random_floats(n, 2.0f, 4.0f), *w = rcc_test_random_floats(C, 0.5f, 1.5f);
+  float *b = rcc_test_random_floats(C, -0.5f, 0.5f), *out = rcc_test_nan_floats(n);
+  float *dx = rcc_test_to_gpu(x, n * 4), *dw = rcc_test_to_gpu(w, C * 4),
+        *db = rcc_test_to_gpu(b, C * 4);
+  float *dout = rcc_test_to_gpu(out, n * 4);
+  assert_int_equal(rcc_layernorm(rcc_test_cpu, out, x, w, b, N, C, 1e-5f), RCC_OK);
+  assert_int_equal(rcc_layernorm(rcc_test_gpu, dout, dx, dw, db, N, C, 1e-5f), RCC_OK);
+  float *got = rcc_test_from_gpu(dout, n);
   expect_close(got, out, n, 1e-5, "layernorm 200x768");
   free(got);
-  assert_int_equal(rcc_layernorm(gpu, dx, dx, dw, db, N, C, 1e-5f), RCC_OK); /* in place */
-  got = from_gpu(dx, n);
+  assert_int_equal(rcc_layernorm(rcc_test_gpu, dx, dx, dw, db, N, C, 1e-5f), RCC_OK); /* in place */
+  got = rcc_test_from_gpu(dx, n);
   expect_close(got, out, n, 1e-5, "layernorm in place");
-  rcc_backend_release(gpu, dx);
-  rcc_backend_release(gpu, dw);
-  rcc_backend_release(gpu, db);
-  rcc_backend_release(gpu, dout);
+  rcc_backend_release(rcc_test_gpu, dx);
+  rcc_backend_release(rcc_test_gpu, dw);
+  rcc_backend_release(rcc_test_gpu, db);
+  rcc_backend_release(rcc_test_gpu, dout);
   free(x);
   free(w);
   free(b);
@@ -169,14 +122,15 @@ static void test_layernorm(void **state) {
 static void check_softmax(int R, int L, float scale, int causal_T, const uint8_t *keys,
                           size_t keys_len, int rows_per_key, const char *what) {
   size_t n = (size_t)R * L;
-  float *x = random_floats(n, -6, 6), *dx = to_gpu(x, n * 4);
-  uint8_t *dkeys = keys ? to_gpu(keys, keys_len) : NULL;
-  assert_int_equal(rcc_softmax(cpu, x, R, L, scale, causal_T, keys, rows_per_key), RCC_OK);
-  assert_int_equal(rcc_softmax(gpu, dx, R, L, scale, causal_T, dkeys, rows_per_key), RCC_OK);
-  float *got = from_gpu(dx, n);
+  float *x = rcc_test_random_floats(n, -6, 6), *dx = rcc_test_to_gpu(x, n * 4);
+  uint8_t *dkeys = keys ? rcc_test_to_gpu(keys, keys_len) : NULL;
+  assert_int_equal(rcc_softmax(rcc_test_cpu, x, R, L, scale, causal_T, keys, rows_per_key), RCC_OK);
+  assert_int_equal(rcc_softmax(rcc_test_gpu, dx, R, L, scale, causal_T, dkeys, rows_per_key),
+                   RCC_OK);
+  float *got = rcc_test_from_gpu(dx, n);
   expect_close(got, x, n, 1e-5, what);
-  rcc_backend_release(gpu, dx);
-  rcc_backend_release(gpu, dkeys);
+  rcc_backend_release(rcc_test_gpu, dx);
+  rcc_backend_release(rcc_test_gpu, dkeys);
   free(x);
   free(got);
 }
@@ -198,7 +152,7 @@ static void test_softmax(void **state) {
 
 static void test_activations(void **state) {
   size_t n = 100003;
-  float *base = random_floats(n, -8, 8);
+  float *base = rcc_test_random_floats(n, -8, 8);
   const float extremes[] = {0, 1e-30f, -1e-30f, 30, -30, 88, -88, 1e4f, -1e4f, 1e30f, -1e30f};
   memcpy(base, extremes, sizeof extremes);
   const rcc_activation_t acts[] = {RCC_ACT_GELU, RCC_ACT_GELU_TANH, RCC_ACT_QUICK_GELU,
@@ -207,15 +161,15 @@ static void test_activations(void **state) {
   for (int a = 0; a < 4; a++) {
     float *x = malloc(n * 4);
     memcpy(x, base, n * 4);
-    float *dx = to_gpu(x, n * 4);
-    assert_int_equal(rcc_activation(cpu, acts[a], x, (int64_t)n), RCC_OK);
-    assert_int_equal(rcc_activation(gpu, acts[a], dx, (int64_t)n), RCC_OK);
-    float *got = from_gpu(dx, n);
+    float *dx = rcc_test_to_gpu(x, n * 4);
+    assert_int_equal(rcc_activation(rcc_test_cpu, acts[a], x, (int64_t)n), RCC_OK);
+    assert_int_equal(rcc_activation(rcc_test_gpu, acts[a], dx, (int64_t)n), RCC_OK);
+    float *got = rcc_test_from_gpu(dx, n);
     /* The extremes (up to 1e30) would hide errors among ordinary values: compare apart. */
     size_t k = sizeof extremes / sizeof extremes[0];
     expect_close(got, x, k, 1e-6, names[a]);
     expect_close(got + k, x + k, n - k, 1e-5, names[a]);
-    rcc_backend_release(gpu, dx);
+    rcc_backend_release(rcc_test_gpu, dx);
     free(x);
     free(got);
   }
@@ -225,42 +179,43 @@ static void test_activations(void **state) {
 static void test_elementwise(void **state) {
   int N = 301, C = 513;
   size_t n = (size_t)N * C;
-  float *x = random_floats(n, -2, 2), *y = random_floats(n, -2, 2);
-  float *bias = random_floats(C, -1, 1), *out = nan_floats(n);
-  float *dx = to_gpu(x, n * 4), *dy = to_gpu(y, n * 4), *db = to_gpu(bias, C * 4);
-  float *dout = to_gpu(out, n * 4), *got;
+  float *x = rcc_test_random_floats(n, -2, 2), *y = rcc_test_random_floats(n, -2, 2);
+  float *bias = rcc_test_random_floats(C, -1, 1), *out = rcc_test_nan_floats(n);
+  float *dx = rcc_test_to_gpu(x, n * 4), *dy = rcc_test_to_gpu(y, n * 4),
+        *db = rcc_test_to_gpu(bias, C * 4);
+  float *dout = rcc_test_to_gpu(out, n * 4), *got;
 
-  assert_int_equal(rcc_add(cpu, out, x, y, (int64_t)n), RCC_OK);
-  assert_int_equal(rcc_add(gpu, dout, dx, dy, (int64_t)n), RCC_OK);
-  got = from_gpu(dout, n);
+  assert_int_equal(rcc_add(rcc_test_cpu, out, x, y, (int64_t)n), RCC_OK);
+  assert_int_equal(rcc_add(rcc_test_gpu, dout, dx, dy, (int64_t)n), RCC_OK);
+  got = rcc_test_from_gpu(dout, n);
   expect_close(got, out, n, 1e-7, "add");
   free(got);
 
-  assert_int_equal(rcc_add_bias(cpu, x, bias, N, C), RCC_OK);
-  assert_int_equal(rcc_add_bias(gpu, dx, db, N, C), RCC_OK);
-  got = from_gpu(dx, n);
+  assert_int_equal(rcc_add_bias(rcc_test_cpu, x, bias, N, C), RCC_OK);
+  assert_int_equal(rcc_add_bias(rcc_test_gpu, dx, db, N, C), RCC_OK);
+  got = rcc_test_from_gpu(dx, n);
   expect_close(got, x, n, 1e-7, "add_bias");
   free(got);
 
-  assert_int_equal(rcc_scale(cpu, x, -1.5f, (int64_t)n), RCC_OK);
-  assert_int_equal(rcc_scale(gpu, dx, -1.5f, (int64_t)n), RCC_OK);
-  got = from_gpu(dx, n);
+  assert_int_equal(rcc_scale(rcc_test_cpu, x, -1.5f, (int64_t)n), RCC_OK);
+  assert_int_equal(rcc_scale(rcc_test_gpu, dx, -1.5f, (int64_t)n), RCC_OK);
+  got = rcc_test_from_gpu(dx, n);
   expect_close(got, x, n, 1e-7, "scale");
   free(got);
 
   for (int j = 0; j < C; j++)
     x[(size_t)7 * C + j] = 0.0f; /* a zero row stays zero */
-  assert_int_equal(rcc_backend_upload(gpu, dx, x, n * 4), RCC_OK);
-  assert_int_equal(rcc_l2_normalize_rows(cpu, x, N, C), RCC_OK);
-  assert_int_equal(rcc_l2_normalize_rows(gpu, dx, N, C), RCC_OK);
-  got = from_gpu(dx, n);
+  assert_int_equal(rcc_backend_upload(rcc_test_gpu, dx, x, n * 4), RCC_OK);
+  assert_int_equal(rcc_l2_normalize_rows(rcc_test_cpu, x, N, C), RCC_OK);
+  assert_int_equal(rcc_l2_normalize_rows(rcc_test_gpu, dx, N, C), RCC_OK);
+  got = rcc_test_from_gpu(dx, n);
   expect_close(got, x, n, 1e-5, "l2_normalize_rows");
   free(got);
 
-  rcc_backend_release(gpu, dx);
-  rcc_backend_release(gpu, dy);
-  rcc_backend_release(gpu, db);
-  rcc_backend_release(gpu, dout);
+  rcc_backend_release(rcc_test_gpu, dx);
+  rcc_backend_release(rcc_test_gpu, dy);
+  rcc_backend_release(rcc_test_gpu, db);
+  rcc_backend_release(rcc_test_gpu, dout);
   free(x);
   free(y);
   free(bias);
@@ -268,14 +223,11 @@ static void test_elementwise(void **state) {
 }
 
 int main(void) {
-  if (!RCC_HAVE_CUDA || rcc_backend_cuda_device_count() == 0) {
-    printf("skipped: no GPU\n");
-    return 77;
-  }
+  if (rcc_test_gpu_missing()) return 77;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_memory_and_names), cmocka_unit_test(test_gemm),
       cmocka_unit_test(test_layernorm),        cmocka_unit_test(test_softmax),
       cmocka_unit_test(test_activations),      cmocka_unit_test(test_elementwise),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, rcc_test_open_cpu_and_gpu, rcc_test_close_backends);
 }

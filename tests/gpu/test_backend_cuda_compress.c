@@ -17,106 +17,8 @@
 #include <string.h>
 
 #include "backend/backend.h"
-#include "rcc_version.h"
+#include "tests/backend_pair.h"
 #include "tests/harness.h"
-
-static rcc_backend_t cpu, gpu;
-static uint64_t rng = 0x6a09e667f3bcc909ULL;
-
-static int setup(void **state) {
-  if (rcc_backend_init(&cpu, "cpu") != RCC_OK || rcc_backend_init(&gpu, "cuda:0") != RCC_OK) {
-    fprintf(stderr, "cannot create the backends: %s\n", rcc_last_error());
-    return -1;
-  }
-  printf("comparing %s with %s\n", rcc_backend_describe(gpu), rcc_backend_describe(cpu));
-  return 0;
-}
-
-static int teardown(void **state) {
-  rcc_backend_free(gpu);
-  rcc_backend_free(cpu);
-  return 0;
-}
-
-static void *host_alloc(size_t bytes) {
-  void *p = malloc(bytes);
-  assert_non_null(p);
-  return p;
-}
-
-static float *random_floats(size_t n, float lo, float hi) {
-  float *x = host_alloc(n * sizeof *x);
-  rcc_fill_uniform(x, n, lo, hi, &rng);
-  return x;
-}
-
-/* Uniform doubles in [-1, 1), from floats plus a finer random part. */
-static double *random_doubles(size_t n) {
-  float *a = random_floats(n, -1, 1), *b = random_floats(n, -1, 1);
-  double *x = host_alloc(n * sizeof *x);
-  for (size_t i = 0; i < n; i++)
-    x[i] = (double)a[i] + 1e-7 * (double)b[i];
-  free(a);
-  free(b);
-  return x;
-}
-
-/* A device copy of host data. */
-static void *to_gpu(const void *host, size_t bytes) {
-  void *d = rcc_backend_alloc(gpu, bytes);
-  assert_non_null(d);
-  assert_int_equal(rcc_backend_upload(gpu, d, host, bytes), RCC_OK);
-  return d;
-}
-
-/* A device buffer of n doubles, all NaN. */
-static double *gpu_nan_doubles(size_t n) {
-  double *h = host_alloc(n * sizeof *h);
-  for (size_t i = 0; i < n; i++)
-    h[i] = NAN;
-  double *d = to_gpu(h, n * sizeof *h);
-  free(h);
-  return d;
-}
-
-/* A device mask of n bytes, all 0xAB (neither 0 nor 1). */
-static uint8_t *gpu_poisoned_mask(size_t n) {
-  uint8_t *h = host_alloc(n);
-  memset(h, 0xAB, n);
-  uint8_t *d = to_gpu(h, n);
-  free(h);
-  return d;
-}
-
-/* Downloads `bytes` into a fresh host buffer that starts as 0xFF bytes (NaN for floats and
- * doubles, not a mask value). */
-static void *from_gpu(const void *d, size_t bytes) {
-  void *h = host_alloc(bytes);
-  memset(h, 0xFF, bytes);
-  assert_int_equal(rcc_backend_synchronize(gpu), RCC_OK);
-  assert_int_equal(rcc_backend_download(gpu, h, d, bytes), RCC_OK);
-  return h;
-}
-
-/* Max |a - b| / max |b| over n doubles; NaN gives infinity. */
-static double normalized_error_f64(const double *a, const double *b, size_t n) {
-  double diff = 0.0, scale = 1e-300;
-  for (size_t i = 0; i < n; i++) {
-    double d = fabs(a[i] - b[i]);
-    if (isnan(d)) return INFINITY;
-    diff = fmax(diff, d);
-    scale = fmax(scale, fabs(b[i]));
-  }
-  return diff / scale;
-}
-
-static void expect_below(double err, double bound, const char *what) {
-  printf("  %-44s error %.2e (bound %.0e)\n", what, err, bound);
-  if (!(err <= bound)) {
-    print_error("%s: error %.3g above %.1g\n", what, err, bound);
-    fail();
-  }
-}
 
 static void expect_equal_bytes(const void *got, const void *want, size_t bytes, const char *what) {
   const uint8_t *g = got, *w = want;
@@ -133,7 +35,7 @@ static void expect_equal_bytes(const void *got, const void *want, size_t bytes, 
 /* Max |G - I| of the Gram matrix G (k,k): X^T X of the columns of X (len,k), or with `rows`
  * X X^T of the rows of X (k,len). */
 static double orthonormality_error(const double *X, int k, int len, bool rows) {
-  double *G = host_alloc((size_t)k * k * sizeof *G);
+  double *G = rcc_test_malloc((size_t)k * k * sizeof *G);
   if (rows)
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, k, k, len, 1.0, X, len, X, len, 0.0, G, k);
   else
@@ -149,21 +51,22 @@ static double orthonormality_error(const double *X, int k, int len, bool rows) {
 static void check_svd(int m, int n) {
   const int k = m < n ? m : n;
   const size_t mn = (size_t)m * n, d = sizeof(double);
-  double *A = random_doubles(mn), *work = host_alloc(mn * d);
-  double *U = host_alloc((size_t)m * k * d), *S = host_alloc((size_t)k * d);
-  double *Vt = host_alloc((size_t)k * n * d);
+  double *A = rcc_test_random_doubles(mn), *work = rcc_test_malloc(mn * d);
+  double *U = rcc_test_malloc((size_t)m * k * d), *S = rcc_test_malloc((size_t)k * d);
+  double *Vt = rcc_test_malloc((size_t)k * n * d);
   memcpy(work, A, mn * d);
-  assert_int_equal(rcc_backend_svd_f64(cpu, m, n, work, U, S, Vt), RCC_OK);
+  assert_int_equal(rcc_backend_svd_f64(rcc_test_cpu, m, n, work, U, S, Vt), RCC_OK);
 
-  double *dA = to_gpu(A, mn * d), *dU = gpu_nan_doubles((size_t)m * k);
-  double *dS = gpu_nan_doubles((size_t)k), *dVt = gpu_nan_doubles((size_t)k * n);
-  assert_int_equal(rcc_backend_svd_f64(gpu, m, n, dA, dU, dS, dVt), RCC_OK);
-  double *gU = from_gpu(dU, (size_t)m * k * d), *gS = from_gpu(dS, (size_t)k * d);
-  double *gVt = from_gpu(dVt, (size_t)k * n * d);
+  double *dA = rcc_test_to_gpu(A, mn * d), *dU = rcc_test_gpu_nan_doubles((size_t)m * k);
+  double *dS = rcc_test_gpu_nan_doubles((size_t)k), *dVt = rcc_test_gpu_nan_doubles((size_t)k * n);
+  assert_int_equal(rcc_backend_svd_f64(rcc_test_gpu, m, n, dA, dU, dS, dVt), RCC_OK);
+  double *gU = rcc_test_from_gpu_bytes(dU, (size_t)m * k * d),
+         *gS = rcc_test_from_gpu_bytes(dS, (size_t)k * d);
+  double *gVt = rcc_test_from_gpu_bytes(dVt, (size_t)k * n * d);
 
   char what[80];
   snprintf(what, sizeof what, "svd %dx%d singular values", m, n);
-  expect_below(normalized_error_f64(gS, S, (size_t)k), 1e-12, what);
+  rcc_test_expect_below(rcc_test_normalized_error_f64(gS, S, (size_t)k), 1e-12, what);
   /* (U diag(S)) Vt from the GPU's factors, against the original A; U is used from the CPU's
    * buffer, which is no longer needed. */
   for (int i = 0; i < m; i++)
@@ -171,16 +74,16 @@ static void check_svd(int m, int n) {
       U[(size_t)i * k + l] = gU[(size_t)i * k + l] * gS[l];
   cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0, U, k, gVt, n, 0.0, work, n);
   snprintf(what, sizeof what, "svd %dx%d reconstruction", m, n);
-  expect_below(normalized_error_f64(work, A, mn), 1e-11, what);
+  rcc_test_expect_below(rcc_test_normalized_error_f64(work, A, mn), 1e-11, what);
   snprintf(what, sizeof what, "svd %dx%d U^T U = I", m, n);
-  expect_below(orthonormality_error(gU, k, m, false), 1e-11, what);
+  rcc_test_expect_below(orthonormality_error(gU, k, m, false), 1e-11, what);
   snprintf(what, sizeof what, "svd %dx%d Vt Vt^T = I", m, n);
-  expect_below(orthonormality_error(gVt, k, n, true), 1e-11, what);
+  rcc_test_expect_below(orthonormality_error(gVt, k, n, true), 1e-11, what);
 
-  rcc_backend_release(gpu, dA);
-  rcc_backend_release(gpu, dU);
-  rcc_backend_release(gpu, dS);
-  rcc_backend_release(gpu, dVt);
+  rcc_backend_release(rcc_test_gpu, dA);
+  rcc_backend_release(rcc_test_gpu, dU);
+  rcc_backend_release(rcc_test_gpu, dS);
+  rcc_backend_release(rcc_test_gpu, dVt);
   free(A);
   free(work);
   free(U);
@@ -203,7 +106,8 @@ static void test_svd(void **state) {
 
 /* A (n,n) = B B^T / n + I: symmetric positive definite, well conditioned. */
 static double *spd_matrix(int n) {
-  double *B = random_doubles((size_t)n * n), *A = host_alloc((size_t)n * n * sizeof *A);
+  double *B = rcc_test_random_doubles((size_t)n * n),
+         *A = rcc_test_malloc((size_t)n * n * sizeof *A);
   cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0 / n, B, n, B, n, 0.0, A, n);
   for (int i = 0; i < n; i++)
     A[(size_t)i * n + i] += 1.0;
@@ -219,21 +123,21 @@ static void check_cholesky(int n, rcc_triangle_t tri) {
   for (int i = 0; i < n; i++)
     for (int j = 0; j < n; j++)
       if (lower ? j > i : j < i) A[(size_t)i * n + j] = NAN;
-  double *dA = to_gpu(A, bytes);
-  assert_int_equal(rcc_backend_cholesky_f64(cpu, n, A, tri), RCC_OK);
-  assert_int_equal(rcc_backend_cholesky_f64(gpu, n, dA, tri), RCC_OK);
-  double *got = from_gpu(dA, bytes);
+  double *dA = rcc_test_to_gpu(A, bytes);
+  assert_int_equal(rcc_backend_cholesky_f64(rcc_test_cpu, n, A, tri), RCC_OK);
+  assert_int_equal(rcc_backend_cholesky_f64(rcc_test_gpu, n, dA, tri), RCC_OK);
+  double *got = rcc_test_from_gpu_bytes(dA, bytes);
   char what[80];
   snprintf(what, sizeof what, "cholesky %d %s", n, lower ? "lower" : "upper");
-  expect_below(normalized_error_f64(got, A, nn), 1e-12, what);
+  rcc_test_expect_below(rcc_test_normalized_error_f64(got, A, nn), 1e-12, what);
   free(got);
 
-  assert_int_equal(rcc_backend_cholesky_inverse_f64(cpu, n, A, tri), RCC_OK);
-  assert_int_equal(rcc_backend_cholesky_inverse_f64(gpu, n, dA, tri), RCC_OK);
-  got = from_gpu(dA, bytes);
+  assert_int_equal(rcc_backend_cholesky_inverse_f64(rcc_test_cpu, n, A, tri), RCC_OK);
+  assert_int_equal(rcc_backend_cholesky_inverse_f64(rcc_test_gpu, n, dA, tri), RCC_OK);
+  got = rcc_test_from_gpu_bytes(dA, bytes);
   snprintf(what, sizeof what, "cholesky inverse %d %s", n, lower ? "lower" : "upper");
-  expect_below(normalized_error_f64(got, A, nn), 1e-10, what);
-  rcc_backend_release(gpu, dA);
+  rcc_test_expect_below(rcc_test_normalized_error_f64(got, A, nn), 1e-10, what);
+  rcc_backend_release(rcc_test_gpu, dA);
   free(got);
   free(A);
 }
@@ -245,16 +149,17 @@ static void test_cholesky(void **state) {
   check_cholesky(768, RCC_TRIANGLE_UPPER);
   /* Leading minors 4, 8, -8: the GPU must name the third, as the CPU does. */
   const double not_pd[16] = {4, 2, 0, 0, 2, 3, 0, 0, 0, 0, -1, 0, 0, 0, 0, 5};
-  double *dA = to_gpu(not_pd, sizeof not_pd);
-  assert_int_equal(rcc_backend_cholesky_f64(gpu, 4, dA, RCC_TRIANGLE_LOWER), RCC_ERR_NUMERIC);
+  double *dA = rcc_test_to_gpu(not_pd, sizeof not_pd);
+  assert_int_equal(rcc_backend_cholesky_f64(rcc_test_gpu, 4, dA, RCC_TRIANGLE_LOWER),
+                   RCC_ERR_NUMERIC);
   assert_non_null(strstr(rcc_last_error(), "leading minor of order 3"));
-  rcc_backend_release(gpu, dA);
+  rcc_backend_release(rcc_test_gpu, dA);
 }
 
 /* Scores (m,n) in [-1, 1), every other one rounded to a tenth so that ties are common, and
  * the special values of backend.h's order at the start. */
 static float *tied_scores(size_t count) {
-  float *s = random_floats(count, -1, 1);
+  float *s = rcc_test_random_floats(count, -1, 1);
   for (size_t i = 0; i < count; i += 2)
     s[i] = roundf(s[i] * 10.0f) / 10.0f;
   const float special[] = {0.0f, -0.0f, NAN, -NAN, INFINITY, -INFINITY, 0.0f, -0.0f};
@@ -265,17 +170,17 @@ static float *tied_scores(size_t count) {
 static void check_topk(int m, int n, int keep) {
   const size_t count = (size_t)m * n;
   float *s = tied_scores(count);
-  uint8_t *want = host_alloc(count);
-  assert_int_equal(rcc_backend_row_topk_mask(cpu, s, m, n, keep, want), RCC_OK);
-  float *ds = to_gpu(s, count * sizeof *s);
-  uint8_t *dmask = gpu_poisoned_mask(count);
-  assert_int_equal(rcc_backend_row_topk_mask(gpu, ds, m, n, keep, dmask), RCC_OK);
-  uint8_t *got = from_gpu(dmask, count);
+  uint8_t *want = rcc_test_malloc(count);
+  assert_int_equal(rcc_backend_row_topk_mask(rcc_test_cpu, s, m, n, keep, want), RCC_OK);
+  float *ds = rcc_test_to_gpu(s, count * sizeof *s);
+  uint8_t *dmask = rcc_test_gpu_poisoned_mask(count);
+  assert_int_equal(rcc_backend_row_topk_mask(rcc_test_gpu, ds, m, n, keep, dmask), RCC_OK);
+  uint8_t *got = rcc_test_from_gpu_bytes(dmask, count);
   char what[80];
   snprintf(what, sizeof what, "row_topk_mask %dx%d keep %d", m, n, keep);
   expect_equal_bytes(got, want, count, what);
-  rcc_backend_release(gpu, ds);
-  rcc_backend_release(gpu, dmask);
+  rcc_backend_release(rcc_test_gpu, ds);
+  rcc_backend_release(rcc_test_gpu, dmask);
   free(s);
   free(want);
   free(got);
@@ -297,15 +202,16 @@ static void test_threshold_mask(void **state) {
   float *s = tied_scores(count);
   s[9] = 0.5f; /* exactly at the threshold: pruned */
   s[10] = -0.5f;
-  uint8_t *want = host_alloc(count);
-  assert_int_equal(rcc_backend_threshold_mask(cpu, s, (int64_t)count, 0.5f, want), RCC_OK);
-  float *ds = to_gpu(s, count * sizeof *s);
-  uint8_t *dmask = gpu_poisoned_mask(count);
-  assert_int_equal(rcc_backend_threshold_mask(gpu, ds, (int64_t)count, 0.5f, dmask), RCC_OK);
-  uint8_t *got = from_gpu(dmask, count);
+  uint8_t *want = rcc_test_malloc(count);
+  assert_int_equal(rcc_backend_threshold_mask(rcc_test_cpu, s, (int64_t)count, 0.5f, want), RCC_OK);
+  float *ds = rcc_test_to_gpu(s, count * sizeof *s);
+  uint8_t *dmask = rcc_test_gpu_poisoned_mask(count);
+  assert_int_equal(rcc_backend_threshold_mask(rcc_test_gpu, ds, (int64_t)count, 0.5f, dmask),
+                   RCC_OK);
+  uint8_t *got = rcc_test_from_gpu_bytes(dmask, count);
   expect_equal_bytes(got, want, count, "threshold_mask 3072x768 at 0.5");
-  rcc_backend_release(gpu, ds);
-  rcc_backend_release(gpu, dmask);
+  rcc_backend_release(rcc_test_gpu, ds);
+  rcc_backend_release(rcc_test_gpu, dmask);
   free(s);
   free(want);
   free(got);
@@ -315,21 +221,21 @@ static void test_nm_mask(void **state) {
   const int m = 768, n = 3072, patterns[][2] = {{2, 4}, {4, 8}, {1, 4}, {16, 64}, {3, 3}};
   const size_t count = (size_t)m * n;
   float *s = tied_scores(count);
-  float *ds = to_gpu(s, count * sizeof *s);
-  uint8_t *want = host_alloc(count);
+  float *ds = rcc_test_to_gpu(s, count * sizeof *s);
+  uint8_t *want = rcc_test_malloc(count);
   for (size_t p = 0; p < sizeof patterns / sizeof patterns[0]; p++) {
     const int N = patterns[p][0], M = patterns[p][1];
-    assert_int_equal(rcc_backend_nm_mask(cpu, s, m, n, N, M, want), RCC_OK);
-    uint8_t *dmask = gpu_poisoned_mask(count);
-    assert_int_equal(rcc_backend_nm_mask(gpu, ds, m, n, N, M, dmask), RCC_OK);
-    uint8_t *got = from_gpu(dmask, count);
+    assert_int_equal(rcc_backend_nm_mask(rcc_test_cpu, s, m, n, N, M, want), RCC_OK);
+    uint8_t *dmask = rcc_test_gpu_poisoned_mask(count);
+    assert_int_equal(rcc_backend_nm_mask(rcc_test_gpu, ds, m, n, N, M, dmask), RCC_OK);
+    uint8_t *got = rcc_test_from_gpu_bytes(dmask, count);
     char what[80];
     snprintf(what, sizeof what, "nm_mask %d:%d on %dx%d", N, M, m, n);
     expect_equal_bytes(got, want, count, what);
-    rcc_backend_release(gpu, dmask);
+    rcc_backend_release(rcc_test_gpu, dmask);
     free(got);
   }
-  rcc_backend_release(gpu, ds);
+  rcc_backend_release(rcc_test_gpu, ds);
   free(s);
   free(want);
 }
@@ -337,44 +243,43 @@ static void test_nm_mask(void **state) {
 static void test_apply_mask_and_scale_rows(void **state) {
   const int m = 3072, n = 768;
   const size_t count = (size_t)m * n;
-  float *W = random_floats(count, -2, 2), *alpha = random_floats((size_t)m, 0.5f, 2.0f);
+  float *W = rcc_test_random_floats(count, -2, 2),
+        *alpha = rcc_test_random_floats((size_t)m, 0.5f, 2.0f);
   W[0] = NAN; /* masked below: becomes +0 on both */
-  uint8_t *mask = host_alloc(count);
+  uint8_t *mask = rcc_test_malloc(count);
   for (size_t i = 0; i < count; i++)
     mask[i] = (i * 2654435761u >> 7) % 3 != 0;
   mask[0] = 0;
-  float *dW = to_gpu(W, count * sizeof *W), *dalpha = to_gpu(alpha, (size_t)m * sizeof *alpha);
-  uint8_t *dmask = to_gpu(mask, count);
+  float *dW = rcc_test_to_gpu(W, count * sizeof *W),
+        *dalpha = rcc_test_to_gpu(alpha, (size_t)m * sizeof *alpha);
+  uint8_t *dmask = rcc_test_to_gpu(mask, count);
 
-  assert_int_equal(rcc_backend_apply_mask(cpu, W, mask, (int64_t)count), RCC_OK);
-  assert_int_equal(rcc_backend_apply_mask(gpu, dW, dmask, (int64_t)count), RCC_OK);
-  float *got = from_gpu(dW, count * sizeof *W);
+  assert_int_equal(rcc_backend_apply_mask(rcc_test_cpu, W, mask, (int64_t)count), RCC_OK);
+  assert_int_equal(rcc_backend_apply_mask(rcc_test_gpu, dW, dmask, (int64_t)count), RCC_OK);
+  float *got = rcc_test_from_gpu_bytes(dW, count * sizeof *W);
   expect_equal_bytes(got, W, count * sizeof *W, "apply_mask 3072x768");
   free(got);
 
-  assert_int_equal(rcc_backend_scale_rows(cpu, W, alpha, m, n), RCC_OK);
-  assert_int_equal(rcc_backend_scale_rows(gpu, dW, dalpha, m, n), RCC_OK);
-  got = from_gpu(dW, count * sizeof *W);
+  assert_int_equal(rcc_backend_scale_rows(rcc_test_cpu, W, alpha, m, n), RCC_OK);
+  assert_int_equal(rcc_backend_scale_rows(rcc_test_gpu, dW, dalpha, m, n), RCC_OK);
+  got = rcc_test_from_gpu_bytes(dW, count * sizeof *W);
   expect_equal_bytes(got, W, count * sizeof *W, "scale_rows 3072x768");
   free(got);
 
-  rcc_backend_release(gpu, dW);
-  rcc_backend_release(gpu, dalpha);
-  rcc_backend_release(gpu, dmask);
+  rcc_backend_release(rcc_test_gpu, dW);
+  rcc_backend_release(rcc_test_gpu, dalpha);
+  rcc_backend_release(rcc_test_gpu, dmask);
   free(W);
   free(alpha);
   free(mask);
 }
 
 int main(void) {
-  if (!RCC_HAVE_CUDA || rcc_backend_cuda_device_count() == 0) {
-    printf("skipped: no GPU\n");
-    return 77;
-  }
+  if (rcc_test_gpu_missing()) return 77;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_svd),           cmocka_unit_test(test_cholesky),
       cmocka_unit_test(test_row_topk_mask), cmocka_unit_test(test_threshold_mask),
       cmocka_unit_test(test_nm_mask),       cmocka_unit_test(test_apply_mask_and_scale_rows),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, rcc_test_open_cpu_and_gpu, rcc_test_close_backends);
 }

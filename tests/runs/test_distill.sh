@@ -123,32 +123,33 @@ for name in "${changed[@]}" vision_model.pre_layrnorm.weight text_model.final_la
   fi
 done
 
-# A rank killed during the distill stage: the re-run resumes after stage 1 and trains again
-# to the same summary as the uninterrupted 2-rank run.
-job "$tmp/kill" >"$tmp/kill.yaml"
-if timeout 300 "$mpiexec" -n 2 env RCC_FAULT=rank:1,stage:2 "$bin" "$tmp/kill.yaml" >"$tmp/out" 2>&1; then
-  bad "the job with a killed rank exited 0"
-else ok; fi
-if timeout 300 "$mpiexec" -n 2 "$bin" "$tmp/kill.yaml" >"$tmp/out" 2>&1; then ok; else
-  bad "the resumed run failed:"; tail -20 "$tmp/out"
-fi
-grep -q "resuming after stage 1" "$tmp/out" && ok || bad "the re-run did not resume after stage 1"
+# kill_and_resume STAGE: the job on 2 ranks with rank 1 killed in STAGE must fail; run
+# again, it must resume after the stage before and succeed. Its output is $tmp/killSTAGE.
+kill_and_resume() {
+  local stage=$1 run=$tmp/kill$1
+  job "$run" >"$run.yaml"
+  if timeout 300 "$mpiexec" -n 2 env RCC_FAULT=rank:1,stage:"$stage" "$bin" "$run.yaml" >"$tmp/out" 2>&1; then
+    bad "the job killed in stage $stage exited 0"
+  else ok; fi
+  if timeout 300 "$mpiexec" -n 2 "$bin" "$run.yaml" >"$tmp/out" 2>&1; then ok; else
+    bad "the run resumed in stage $stage failed:"; tail -20 "$tmp/out"
+  fi
+  grep -q "resuming after stage $((stage - 1))" "$tmp/out" && ok ||
+    bad "the re-run did not resume after stage $((stage - 1))"
+}
+
+# A rank killed during the distill stage: the re-run trains again to the same summary as
+# the uninterrupted 2-rank run.
+kill_and_resume 2
 # train_seconds and samples_per_second differ between runs: compare the rest
-a=$(summary "$tmp/kill" | jq -c 'del(.train_seconds, .samples_per_second)')
+a=$(summary "$tmp/kill2" | jq -c 'del(.train_seconds, .samples_per_second)')
 b=$(summary "$tmp/np2" | jq -c 'del(.train_seconds, .samples_per_second)')
 [ "$a" = "$b" ] && ok || bad "resumed distill summary $a differs from the uninterrupted $b"
 
 # A rank killed in stage 3: the re-run restores stage 2's layers, biases and LayerNorms from
 # its checkpoint and ends exactly as the uninterrupted run.
 if [ "$mode" = bias ]; then
-  job "$tmp/kill3" >"$tmp/kill3.yaml"
-  if timeout 300 "$mpiexec" -n 2 env RCC_FAULT=rank:1,stage:3 "$bin" "$tmp/kill3.yaml" >"$tmp/out" 2>&1; then
-    bad "the job killed in stage 3 exited 0"
-  else ok; fi
-  if timeout 300 "$mpiexec" -n 2 "$bin" "$tmp/kill3.yaml" >"$tmp/out" 2>&1; then ok; else
-    bad "the run resumed in stage 3 failed:"; tail -20 "$tmp/out"
-  fi
-  grep -q "resuming after stage 2" "$tmp/out" && ok || bad "the re-run did not resume after stage 2"
+  kill_and_resume 3
   "$compare" "$tmp/np2" "$tmp/kill3" --exact && ok || bad "the run resumed in stage 3 differs from an uninterrupted one"
 fi
 

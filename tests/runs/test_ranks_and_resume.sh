@@ -38,6 +38,8 @@ for r in 0 1 2 3; do
   grep -Eq "rank $r on [^ ]+ \(local $r\): cpu" "$tmp/np4/log.txt" && ok ||
     bad "log.txt of the 4-rank run does not say where rank $r runs"
 done
+grep -q "collectives: mpi for control and host buffers, mpi for backend buffers" "$tmp/np4/log.txt" &&
+  ok || bad "log.txt of the 4-rank run does not say how buffers are reduced"
 
 # 2. Kill rank 1 in the middle of stage 2, then resume.
 job "$tmp/kill" >"$tmp/kill.yaml"

@@ -8,62 +8,14 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "tests/backend_pair.h"
 #include "tests/harness.h"
 
-static rcc_backend_t be;
-static uint64_t rng = 0x9e3779b97f4a7c15ULL;
-
-static int setup(void **state) {
-  if (rcc_backend_init(&be, "cpu") != RCC_OK) {
-    fprintf(stderr, "cannot create the cpu backend: %s\n", rcc_last_error());
-    return -1;
-  }
-  return 0;
-}
-
-static int teardown(void **state) {
-  rcc_backend_free(be);
-  return 0;
-}
-
-/* Uniform double in [-1, 1) from the same xorshift64* as the harness. */
-static double uniform(void) {
-  rng ^= rng >> 12;
-  rng ^= rng << 25;
-  rng ^= rng >> 27;
-  return (double)((rng * 2685821657736338717ULL) >> 11) * (2.0 / 9007199254740992.0) - 1.0;
-}
-
-static double *alloc_doubles(size_t n) {
-  double *x = malloc(n * sizeof *x);
-  assert_non_null(x);
-  return x;
-}
-
-static double *random_doubles(size_t n) {
-  double *x = alloc_doubles(n);
-  for (size_t i = 0; i < n; i++)
-    x[i] = uniform();
-  return x;
-}
-
-static float *random_floats(size_t n, float lo, float hi) {
-  float *x = malloc(n * sizeof *x);
-  assert_non_null(x);
-  rcc_fill_uniform(x, n, lo, hi, &rng);
-  return x;
-}
-
-static uint8_t *poisoned_mask(size_t n) {
-  uint8_t *m = malloc(n);
-  assert_non_null(m);
-  memset(m, 0xAB, n); /* neither 0 nor 1: an entry the op forgot to write fails */
-  return m;
-}
+static double *alloc_doubles(size_t n) { return rcc_test_malloc(n * sizeof(double)); }
 
 /* The Householder reflection I - 2 v v^T / (v^T v), (d,d), of a random v: orthogonal. */
 static double *householder(int d) {
-  double *v = random_doubles((size_t)d), vv = 0.0;
+  double *v = rcc_test_random_doubles((size_t)d), vv = 0.0;
   for (int i = 0; i < d; i++)
     vv += v[i] * v[i];
   double *H = alloc_doubles((size_t)d * d);
@@ -72,23 +24,6 @@ static double *householder(int d) {
       H[(size_t)i * d + j] = (i == j) - 2.0 * v[i] * v[j] / vv;
   free(v);
   return H;
-}
-
-/* Max |X - Y| over n values, divided by max |Y|. */
-static double rel_error(const double *X, const double *Y, size_t n) {
-  double diff = 0.0, scale = 1e-300;
-  for (size_t i = 0; i < n; i++) {
-    diff = fmax(diff, fabs(X[i] - Y[i]));
-    scale = fmax(scale, fabs(Y[i]));
-  }
-  return diff / scale;
-}
-
-static void expect_below(double err, double bound, const char *what) {
-  if (!(err < bound)) {
-    print_error("%s: error %.3g, bound %.1g\n", what, err, bound);
-    fail();
-  }
 }
 
 /* Max |G - I| of the Gram matrix G (k,k) = sum over `len` of x[a] x[b], where element t of
@@ -112,7 +47,8 @@ static void check_svd(int m, int n) {
   const int k = m < n ? m : n;
   double *H1 = householder(m), *H2 = householder(n), *sigma = alloc_doubles((size_t)k);
   for (int l = 0; l < k; l++)
-    sigma[l] = 10.0 / (1.0 + l) + 0.01 * l * l; /* distinct, not monotone: must be sorted */
+    sigma[l] =
+        10.0 / (1.0 + l) + 0.01 * l * l; /* distinct, not monotone: must rcc_test_cpu sorted */
   double *A = alloc_doubles((size_t)m * n);
   for (int i = 0; i < m; i++)
     for (int j = 0; j < n; j++) {
@@ -124,7 +60,7 @@ static void check_svd(int m, int n) {
   double *work = alloc_doubles((size_t)m * n), *U = alloc_doubles((size_t)m * k);
   double *S = alloc_doubles((size_t)k), *Vt = alloc_doubles((size_t)k * n);
   memcpy(work, A, (size_t)m * n * sizeof *A);
-  assert_int_equal(rcc_backend_svd_f64(be, m, n, work, U, S, Vt), RCC_OK);
+  assert_int_equal(rcc_backend_svd_f64(rcc_test_cpu, m, n, work, U, S, Vt), RCC_OK);
 
   double *R = alloc_doubles((size_t)m * n);
   for (int i = 0; i < m; i++)
@@ -136,16 +72,16 @@ static void check_svd(int m, int n) {
     }
   char what[64];
   snprintf(what, sizeof what, "svd %dx%d reconstruction", m, n);
-  expect_below(rel_error(R, A, (size_t)m * n), 1e-12, what);
+  rcc_test_expect_below(rcc_test_normalized_error_f64(R, A, (size_t)m * n), 1e-12, what);
   snprintf(what, sizeof what, "svd %dx%d U^T U = I", m, n);
-  expect_below(orthonormality_error(U, k, m, 1, k), 1e-12, what);
+  rcc_test_expect_below(orthonormality_error(U, k, m, 1, k), 1e-12, what);
   snprintf(what, sizeof what, "svd %dx%d Vt Vt^T = I", m, n);
-  expect_below(orthonormality_error(Vt, k, n, n, 1), 1e-12, what);
+  rcc_test_expect_below(orthonormality_error(Vt, k, n, n, 1), 1e-12, what);
   for (int l = 0; l < k; l++) {
     assert_true(S[l] >= 0.0);
     if (l > 0) assert_true(S[l] <= S[l - 1]);
   }
-  /* sigma sorted descending is what S must be. */
+  /* sigma sorted descending is what S must rcc_test_cpu. */
   for (int a = 1; a < k; a++)
     for (int b = a; b > 0 && sigma[b] > sigma[b - 1]; b--) {
       double t = sigma[b];
@@ -153,7 +89,7 @@ static void check_svd(int m, int n) {
       sigma[b - 1] = t;
     }
   snprintf(what, sizeof what, "svd %dx%d singular values", m, n);
-  expect_below(rel_error(S, sigma, (size_t)k), 1e-12, what);
+  rcc_test_expect_below(rcc_test_normalized_error_f64(S, sigma, (size_t)k), 1e-12, what);
   free(H1);
   free(H2);
   free(sigma);
@@ -176,7 +112,7 @@ static void test_svd(void **state) {
 
 /* A random symmetric positive definite matrix (n,n): B B^T + n I. */
 static double *spd_matrix(int n) {
-  double *B = random_doubles((size_t)n * n), *A = alloc_doubles((size_t)n * n);
+  double *B = rcc_test_random_doubles((size_t)n * n), *A = alloc_doubles((size_t)n * n);
   for (int i = 0; i < n; i++)
     for (int j = 0; j < n; j++) {
       double a = i == j ? n : 0.0;
@@ -191,11 +127,11 @@ static double *spd_matrix(int n) {
 static void check_cholesky(int n, rcc_triangle_t tri) {
   const bool lower = tri == RCC_TRIANGLE_LOWER;
   double *A = spd_matrix(n), *F = alloc_doubles((size_t)n * n);
-  /* NaN in the triangle that must not be read. */
+  /* NaN in the triangle that must not rcc_test_cpu read. */
   for (int i = 0; i < n; i++)
     for (int j = 0; j < n; j++)
       F[(size_t)i * n + j] = (lower ? j > i : j < i) ? NAN : A[(size_t)i * n + j];
-  assert_int_equal(rcc_backend_cholesky_f64(be, n, F, tri), RCC_OK);
+  assert_int_equal(rcc_backend_cholesky_f64(rcc_test_cpu, n, F, tri), RCC_OK);
   for (int i = 0; i < n; i++)
     for (int j = 0; j < n; j++)
       if (lower ? j > i : j < i) assert_true(F[(size_t)i * n + j] == 0.0);
@@ -209,9 +145,10 @@ static void check_cholesky(int n, rcc_triangle_t tri) {
                    : F[(size_t)t * n + i] * F[(size_t)t * n + j];
       P[(size_t)i * n + j] = p;
     }
-  expect_below(rel_error(P, A, (size_t)n * n), 1e-12, lower ? "L L^T = A" : "R^T R = A");
+  rcc_test_expect_below(rcc_test_normalized_error_f64(P, A, (size_t)n * n), 1e-12,
+                        lower ? "L L^T = A" : "R^T R = A");
 
-  assert_int_equal(rcc_backend_cholesky_inverse_f64(be, n, F, tri), RCC_OK);
+  assert_int_equal(rcc_backend_cholesky_inverse_f64(rcc_test_cpu, n, F, tri), RCC_OK);
   for (int i = 0; i < n; i++)
     for (int j = 0; j < n; j++) {
       assert_true(F[(size_t)i * n + j] == F[(size_t)j * n + i]);
@@ -223,7 +160,7 @@ static void check_cholesky(int n, rcc_triangle_t tri) {
   double worst = 0.0;
   for (size_t i = 0; i < (size_t)n * n; i++)
     worst = fmax(worst, fabs(P[i]));
-  expect_below(worst, 1e-12, lower ? "A^-1 A = I (lower)" : "A^-1 A = I (upper)");
+  rcc_test_expect_below(worst, 1e-12, lower ? "A^-1 A = I (lower)" : "A^-1 A = I (upper)");
   free(A);
   free(F);
   free(P);
@@ -242,13 +179,14 @@ static void test_cholesky_failures(void **state) {
     double A[16];
     memcpy(A, not_pd, sizeof A);
     assert_int_equal(
-        rcc_backend_cholesky_f64(be, 4, A, t ? RCC_TRIANGLE_UPPER : RCC_TRIANGLE_LOWER),
+        rcc_backend_cholesky_f64(rcc_test_cpu, 4, A, t ? RCC_TRIANGLE_UPPER : RCC_TRIANGLE_LOWER),
         RCC_ERR_NUMERIC);
     assert_non_null(strstr(rcc_last_error(), "leading minor of order 3"));
   }
   /* A factor with a zero on its diagonal has no inverse. */
   double L[9] = {2, 0, 0, 1, 0, 0, 1, 1, 3};
-  assert_int_equal(rcc_backend_cholesky_inverse_f64(be, 3, L, RCC_TRIANGLE_LOWER), RCC_ERR_NUMERIC);
+  assert_int_equal(rcc_backend_cholesky_inverse_f64(rcc_test_cpu, 3, L, RCC_TRIANGLE_LOWER),
+                   RCC_ERR_NUMERIC);
   assert_non_null(strstr(rcc_last_error(), "singular"));
 }
 
@@ -286,28 +224,28 @@ static void expect_mask(const uint8_t *got, const uint8_t *want, int n) {
 static void test_topk_ties(void **state) {
   uint8_t mask[5];
   const float threes[5] = {1, 3, 3, 2, 3};
-  assert_int_equal(rcc_backend_row_topk_mask(be, threes, 1, 5, 2, mask), RCC_OK);
+  assert_int_equal(rcc_backend_row_topk_mask(rcc_test_cpu, threes, 1, 5, 2, mask), RCC_OK);
   expect_mask(mask, (const uint8_t[]){0, 0, 1, 0, 1}, 5);
-  assert_int_equal(rcc_backend_row_topk_mask(be, threes, 1, 5, 3, mask), RCC_OK);
+  assert_int_equal(rcc_backend_row_topk_mask(rcc_test_cpu, threes, 1, 5, 3, mask), RCC_OK);
   expect_mask(mask, (const uint8_t[]){0, 1, 1, 0, 1}, 5);
   const float zeros[4] = {-1.0f, -0.0f, 0.0f, 0.0f}; /* -0 ties with +0 */
-  assert_int_equal(rcc_backend_row_topk_mask(be, zeros, 1, 4, 2, mask), RCC_OK);
+  assert_int_equal(rcc_backend_row_topk_mask(rcc_test_cpu, zeros, 1, 4, 2, mask), RCC_OK);
   expect_mask(mask, (const uint8_t[]){0, 0, 1, 1}, 4);
   const float nans[4] = {1.0f, -NAN, INFINITY, NAN}; /* +NaN above +inf, -NaN below all */
-  assert_int_equal(rcc_backend_row_topk_mask(be, nans, 1, 4, 2, mask), RCC_OK);
+  assert_int_equal(rcc_backend_row_topk_mask(rcc_test_cpu, nans, 1, 4, 2, mask), RCC_OK);
   expect_mask(mask, (const uint8_t[]){0, 0, 1, 1}, 4);
-  assert_int_equal(rcc_backend_row_topk_mask(be, nans, 1, 4, 3, mask), RCC_OK);
+  assert_int_equal(rcc_backend_row_topk_mask(rcc_test_cpu, nans, 1, 4, 3, mask), RCC_OK);
   expect_mask(mask, (const uint8_t[]){1, 0, 1, 1}, 4);
 }
 
 static void test_topk_random(void **state) {
   const int m = 37, n = 129, keeps[] = {0, 1, 17, 64, 128, 129};
-  float *s = random_floats((size_t)m * n, -4, 4);
+  float *s = rcc_test_random_floats((size_t)m * n, -4, 4);
   for (size_t i = 0; i < (size_t)m * n; i++)
     s[i] = floorf(s[i]); /* 8 values: ties everywhere */
-  uint8_t *mask = poisoned_mask((size_t)m * n);
+  uint8_t *mask = rcc_test_poisoned_mask((size_t)m * n);
   for (size_t t = 0; t < sizeof keeps / sizeof keeps[0]; t++) {
-    assert_int_equal(rcc_backend_row_topk_mask(be, s, m, n, keeps[t], mask), RCC_OK);
+    assert_int_equal(rcc_backend_row_topk_mask(rcc_test_cpu, s, m, n, keeps[t], mask), RCC_OK);
     for (int i = 0; i < m; i++) {
       const float *row = s + (size_t)i * n;
       /* Brute force: kept iff fewer than keep scores rank above it. */
@@ -324,11 +262,11 @@ static void test_topk_random(void **state) {
 
   /* Rows longer than any shared-memory tile, distinct and tied values. */
   const int M = 3, N = 20000;
-  s = random_floats((size_t)M * N, -1, 1);
+  s = rcc_test_random_floats((size_t)M * N, -1, 1);
   for (int j = 0; j < N; j++)
     s[N + j] = (float)(j % 7); /* row 1: seven values */
-  mask = poisoned_mask((size_t)M * N);
-  assert_int_equal(rcc_backend_row_topk_mask(be, s, M, N, 7001, mask), RCC_OK);
+  mask = rcc_test_poisoned_mask((size_t)M * N);
+  assert_int_equal(rcc_backend_row_topk_mask(rcc_test_cpu, s, M, N, 7001, mask), RCC_OK);
   for (int i = 0; i < M; i++)
     check_selection(s + (size_t)i * N, mask + (size_t)i * N, N, 7001);
   free(s);
@@ -337,12 +275,12 @@ static void test_topk_random(void **state) {
 
 static void test_threshold(void **state) {
   const int64_t n = 1000;
-  float *s = random_floats((size_t)n, -1, 1);
+  float *s = rcc_test_random_floats((size_t)n, -1, 1);
   const float special[] = {0.5f, -0.5f, 0.50001f, -0.50001f, NAN, -INFINITY, 0.0f};
   const uint8_t special_want[] = {0, 0, 1, 1, 0, 1, 0};
   memcpy(s, special, sizeof special);
-  uint8_t *mask = poisoned_mask((size_t)n);
-  assert_int_equal(rcc_backend_threshold_mask(be, s, n, 0.5f, mask), RCC_OK);
+  uint8_t *mask = rcc_test_poisoned_mask((size_t)n);
+  assert_int_equal(rcc_backend_threshold_mask(rcc_test_cpu, s, n, 0.5f, mask), RCC_OK);
   expect_mask(mask, special_want, (int)(sizeof special_want));
   int64_t kept = 0;
   for (int64_t i = 0; i < n; i++) {
@@ -357,21 +295,21 @@ static void test_threshold(void **state) {
 static void test_nm(void **state) {
   const float groups[12] = {2, 2, 2, 2, 1, 5, 5, 0, -1, -1, -3, -1};
   uint8_t mask[12];
-  assert_int_equal(rcc_backend_nm_mask(be, groups, 1, 12, 2, 4, mask), RCC_OK);
+  assert_int_equal(rcc_backend_nm_mask(rcc_test_cpu, groups, 1, 12, 2, 4, mask), RCC_OK);
   expect_mask(mask, (const uint8_t[]){0, 0, 1, 1, 0, 1, 1, 0, 0, 1, 0, 1}, 12);
-  assert_int_equal(rcc_backend_nm_mask(be, groups, 3, 4, 1, 4, mask), RCC_OK);
+  assert_int_equal(rcc_backend_nm_mask(rcc_test_cpu, groups, 3, 4, 1, 4, mask), RCC_OK);
   expect_mask(mask, (const uint8_t[]){0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 1}, 12);
 
   const int m = 16, n = 128;
   const int patterns[][2] = {{2, 4}, {4, 8}, {1, 4}, {3, 3}, {5, 64}};
-  float *s = random_floats((size_t)m * n, -3, 3);
+  float *s = rcc_test_random_floats((size_t)m * n, -3, 3);
   for (size_t i = 0; i < (size_t)m * n; i += 2)
     s[i] = roundf(s[i]); /* half the scores tie often */
-  uint8_t *big = poisoned_mask((size_t)m * n);
+  uint8_t *big = rcc_test_poisoned_mask((size_t)m * n);
   for (size_t p = 0; p < sizeof patterns / sizeof patterns[0]; p++) {
     const int N = patterns[p][0], M = patterns[p][1];
     const int cols = n / M * M; /* 128 is no multiple of 3 */
-    assert_int_equal(rcc_backend_nm_mask(be, s, m, cols, N, M, big), RCC_OK);
+    assert_int_equal(rcc_backend_nm_mask(rcc_test_cpu, s, m, cols, N, M, big), RCC_OK);
     for (int g = 0; g < m * cols; g += M)
       check_selection(s + g, big + g, M, N);
   }
@@ -382,16 +320,16 @@ static void test_nm(void **state) {
 static void test_apply_mask_and_scale_rows(void **state) {
   const int m = 13, n = 77;
   const size_t count = (size_t)m * n;
-  float *W = random_floats(count, -2, 2), *orig = malloc(count * sizeof *orig);
+  float *W = rcc_test_random_floats(count, -2, 2), *orig = rcc_test_malloc(count * sizeof *orig);
   assert_non_null(orig);
-  uint8_t *mask = malloc(count);
+  uint8_t *mask = rcc_test_malloc(count);
   assert_non_null(mask);
   for (size_t i = 0; i < count; i++)
     mask[i] = (i * 7) % 3 != 0;
   W[0] = NAN;   /* mask[0] = 0: becomes +0 */
   W[3] = -1.5f; /* mask[3] = 0: becomes +0, not -0 */
   memcpy(orig, W, count * sizeof *W);
-  assert_int_equal(rcc_backend_apply_mask(be, W, mask, (int64_t)count), RCC_OK);
+  assert_int_equal(rcc_backend_apply_mask(rcc_test_cpu, W, mask, (int64_t)count), RCC_OK);
   for (size_t i = 0; i < count; i++) {
     if (mask[i]) {
       assert_memory_equal(&W[i], &orig[i], sizeof *W);
@@ -401,9 +339,9 @@ static void test_apply_mask_and_scale_rows(void **state) {
     }
   }
 
-  float *alpha = random_floats((size_t)m, 0.5f, 2.0f);
+  float *alpha = rcc_test_random_floats((size_t)m, 0.5f, 2.0f);
   memcpy(orig, W, count * sizeof *W);
-  assert_int_equal(rcc_backend_scale_rows(be, W, alpha, m, n), RCC_OK);
+  assert_int_equal(rcc_backend_scale_rows(rcc_test_cpu, W, alpha, m, n), RCC_OK);
   for (int i = 0; i < m; i++)
     for (int j = 0; j < n; j++)
       assert_true(W[(size_t)i * n + j] == orig[(size_t)i * n + j] * alpha[i]);
@@ -426,31 +364,33 @@ static void test_argument_errors(void **state) {
   float s[8] = {0};
   uint8_t mask[8];
   double A[16] = {0}, U[16], S[4], Vt[16];
-  expect_arg_error(rcc_backend_nm_mask(be, s, 1, 6, 2, 4, mask), "n % M != 0");
-  expect_arg_error(rcc_backend_nm_mask(be, s, 1, 8, 5, 4, mask), "N > M");
-  expect_arg_error(rcc_backend_nm_mask(be, s, 1, 8, 0, 4, mask), "N = 0");
-  expect_arg_error(rcc_backend_nm_mask(be, s, 1, 128, 2, 128, mask), "M past the limit");
-  expect_arg_error(rcc_backend_nm_mask(be, NULL, 1, 8, 2, 4, mask), "NULL scores");
-  expect_arg_error(rcc_backend_row_topk_mask(be, s, 1, 8, 9, mask), "keep > n");
-  expect_arg_error(rcc_backend_row_topk_mask(be, s, 1, 8, -1, mask), "keep < 0");
-  expect_arg_error(rcc_backend_row_topk_mask(be, s, 1, 8, 2, NULL), "NULL mask");
+  expect_arg_error(rcc_backend_nm_mask(rcc_test_cpu, s, 1, 6, 2, 4, mask), "n % M != 0");
+  expect_arg_error(rcc_backend_nm_mask(rcc_test_cpu, s, 1, 8, 5, 4, mask), "N > M");
+  expect_arg_error(rcc_backend_nm_mask(rcc_test_cpu, s, 1, 8, 0, 4, mask), "N = 0");
+  expect_arg_error(rcc_backend_nm_mask(rcc_test_cpu, s, 1, 128, 2, 128, mask), "M past the limit");
+  expect_arg_error(rcc_backend_nm_mask(rcc_test_cpu, NULL, 1, 8, 2, 4, mask), "NULL scores");
+  expect_arg_error(rcc_backend_row_topk_mask(rcc_test_cpu, s, 1, 8, 9, mask), "keep > n");
+  expect_arg_error(rcc_backend_row_topk_mask(rcc_test_cpu, s, 1, 8, -1, mask), "keep < 0");
+  expect_arg_error(rcc_backend_row_topk_mask(rcc_test_cpu, s, 1, 8, 2, NULL), "NULL mask");
   expect_arg_error(rcc_backend_row_topk_mask(NULL, s, 1, 8, 2, mask), "NULL backend");
-  expect_arg_error(rcc_backend_row_topk_mask(be, s, -1, 8, 2, mask), "negative rows");
-  expect_arg_error(rcc_backend_threshold_mask(be, s, 8, NAN, mask), "NaN threshold");
-  expect_arg_error(rcc_backend_threshold_mask(be, s, -1, 0.5f, mask), "negative count");
-  expect_arg_error(rcc_backend_apply_mask(be, s, NULL, 8), "apply_mask NULL mask");
-  expect_arg_error(rcc_backend_scale_rows(be, s, NULL, 2, 4), "scale_rows NULL alpha");
-  expect_arg_error(rcc_backend_svd_f64(be, 4, 4, A, NULL, S, Vt), "svd NULL U");
-  expect_arg_error(rcc_backend_svd_f64(be, 4, 4, A, A, S, Vt), "svd U overlaps A");
-  expect_arg_error(rcc_backend_svd_f64(be, 4, 4, A, U, U + 15, Vt), "svd S overlaps U");
-  expect_arg_error(rcc_backend_svd_f64(be, -4, 4, A, U, S, Vt), "svd negative m");
-  expect_arg_error(rcc_backend_cholesky_f64(be, 4, A, (rcc_triangle_t)7), "unknown triangle");
-  expect_arg_error(rcc_backend_cholesky_f64(be, 4, NULL, RCC_TRIANGLE_LOWER), "NULL A");
-  expect_arg_error(rcc_backend_cholesky_inverse_f64(be, -1, A, RCC_TRIANGLE_LOWER), "negative n");
+  expect_arg_error(rcc_backend_row_topk_mask(rcc_test_cpu, s, -1, 8, 2, mask), "negative rows");
+  expect_arg_error(rcc_backend_threshold_mask(rcc_test_cpu, s, 8, NAN, mask), "NaN threshold");
+  expect_arg_error(rcc_backend_threshold_mask(rcc_test_cpu, s, -1, 0.5f, mask), "negative count");
+  expect_arg_error(rcc_backend_apply_mask(rcc_test_cpu, s, NULL, 8), "apply_mask NULL mask");
+  expect_arg_error(rcc_backend_scale_rows(rcc_test_cpu, s, NULL, 2, 4), "scale_rows NULL alpha");
+  expect_arg_error(rcc_backend_svd_f64(rcc_test_cpu, 4, 4, A, NULL, S, Vt), "svd NULL U");
+  expect_arg_error(rcc_backend_svd_f64(rcc_test_cpu, 4, 4, A, A, S, Vt), "svd U overlaps A");
+  expect_arg_error(rcc_backend_svd_f64(rcc_test_cpu, 4, 4, A, U, U + 15, Vt), "svd S overlaps U");
+  expect_arg_error(rcc_backend_svd_f64(rcc_test_cpu, -4, 4, A, U, S, Vt), "svd negative m");
+  expect_arg_error(rcc_backend_cholesky_f64(rcc_test_cpu, 4, A, (rcc_triangle_t)7),
+                   "unknown triangle");
+  expect_arg_error(rcc_backend_cholesky_f64(rcc_test_cpu, 4, NULL, RCC_TRIANGLE_LOWER), "NULL A");
+  expect_arg_error(rcc_backend_cholesky_inverse_f64(rcc_test_cpu, -1, A, RCC_TRIANGLE_LOWER),
+                   "negative n");
   /* Empty shapes are no-ops, even with NULL data. */
-  assert_int_equal(rcc_backend_row_topk_mask(be, NULL, 0, 8, 2, NULL), RCC_OK);
-  assert_int_equal(rcc_backend_svd_f64(be, 0, 5, NULL, NULL, NULL, NULL), RCC_OK);
-  assert_int_equal(rcc_backend_cholesky_f64(be, 0, NULL, RCC_TRIANGLE_UPPER), RCC_OK);
+  assert_int_equal(rcc_backend_row_topk_mask(rcc_test_cpu, NULL, 0, 8, 2, NULL), RCC_OK);
+  assert_int_equal(rcc_backend_svd_f64(rcc_test_cpu, 0, 5, NULL, NULL, NULL, NULL), RCC_OK);
+  assert_int_equal(rcc_backend_cholesky_f64(rcc_test_cpu, 0, NULL, RCC_TRIANGLE_UPPER), RCC_OK);
 }
 
 int main(void) {
@@ -465,5 +405,5 @@ int main(void) {
       cmocka_unit_test(test_apply_mask_and_scale_rows),
       cmocka_unit_test(test_argument_errors),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, rcc_test_open_cpu, rcc_test_close_backends);
 }

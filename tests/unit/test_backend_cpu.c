@@ -8,34 +8,11 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "tests/backend_pair.h"
 #include "tests/harness.h"
 
-static rcc_backend_t be;
-static uint64_t rng = 0x9e3779b97f4a7c15ULL;
-
-static int setup(void **state) {
-  if (rcc_backend_init(&be, "cpu") != RCC_OK) {
-    fprintf(stderr, "cannot create the cpu backend: %s\n", rcc_last_error());
-    return -1;
-  }
-  return 0;
-}
-
-static int teardown(void **state) {
-  rcc_backend_free(be);
-  return 0;
-}
-
-static float *random_floats(size_t n, float lo, float hi) {
-  float *x = malloc(n * sizeof *x);
-  assert_non_null(x);
-  rcc_fill_uniform(x, n, lo, hi, &rng);
-  return x;
-}
-
 static float *copy_floats(const float *x, size_t n) {
-  float *y = malloc(n * sizeof *y);
-  assert_non_null(y);
+  float *y = rcc_test_malloc(n * sizeof *y);
   memcpy(y, x, n * sizeof *y);
   return y;
 }
@@ -88,20 +65,20 @@ static void test_select_by_name(void **state) {
 }
 
 static void test_memory(void **state) {
-  float host[100], back[100];
-  rcc_fill_uniform(host, 100, -1, 1, &rng);
+  float back[100], *host = rcc_test_random_floats(100, -1, 1);
   for (size_t bytes = 0; bytes < 300; bytes += 37) {
-    void *p = rcc_backend_alloc(be, bytes);
+    void *p = rcc_backend_alloc(rcc_test_cpu, bytes);
     assert_non_null(p);
     assert_int_equal((uintptr_t)p % 64, 0);
-    rcc_backend_release(be, p);
+    rcc_backend_release(rcc_test_cpu, p);
   }
-  float *dev = rcc_backend_alloc(be, sizeof host);
-  assert_int_equal(rcc_backend_upload(be, dev, host, sizeof host), RCC_OK);
-  assert_int_equal(rcc_backend_download(be, back, dev, sizeof host), RCC_OK);
-  assert_int_equal(rcc_backend_synchronize(be), RCC_OK);
-  assert_memory_equal(host, back, sizeof host);
-  rcc_backend_release(be, dev);
+  float *dev = rcc_backend_alloc(rcc_test_cpu, sizeof back);
+  assert_int_equal(rcc_backend_upload(rcc_test_cpu, dev, host, sizeof back), RCC_OK);
+  assert_int_equal(rcc_backend_download(rcc_test_cpu, back, dev, sizeof back), RCC_OK);
+  assert_int_equal(rcc_backend_synchronize(rcc_test_cpu), RCC_OK);
+  assert_memory_equal(host, back, sizeof back);
+  rcc_backend_release(rcc_test_cpu, dev);
+  free(host);
 }
 
 /* ---- GEMM ---- */
@@ -131,8 +108,8 @@ static void check_gemm(bool ta, bool tb, int M, int N, int K, int pad, int batch
   int64_t sc = (int64_t)M * ldc + 7;
   size_t na = (size_t)sa * batch, nb = shared_b ? (size_t)b_rows * ldb : (size_t)sb * batch;
   size_t nc = (size_t)sc * batch;
-  float *A = random_floats(na, -1, 1), *B = random_floats(nb, -1, 1);
-  float *C = random_floats(nc, -1, 1), *ref = copy_floats(C, nc);
+  float *A = rcc_test_random_floats(na, -1, 1), *B = rcc_test_random_floats(nb, -1, 1);
+  float *C = rcc_test_random_floats(nc, -1, 1), *ref = copy_floats(C, nc);
   const float alpha = 0.75f;
   if (beta == 0.0f) /* BLAS semantics: C is not read, so NaN there must not leak */
     for (int b = 0; b < batch; b++)
@@ -143,9 +120,10 @@ static void check_gemm(bool ta, bool tb, int M, int N, int K, int pad, int batch
         }
   for (int i = 0; i < batch; i++)
     gemm_ref(ta, tb, M, N, K, alpha, A + i * sa, lda, B + i * sb, ldb, beta, ref + i * sc, ldc);
-  rcc_status_t st = batch == 1 ? rcc_gemm(be, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
-                               : rcc_gemm_strided_batched(be, ta, tb, M, N, K, alpha, A, lda, sa, B,
-                                                          ldb, sb, beta, C, ldc, sc, batch);
+  rcc_status_t st =
+      batch == 1 ? rcc_gemm(rcc_test_cpu, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+                 : rcc_gemm_strided_batched(rcc_test_cpu, ta, tb, M, N, K, alpha, A, lda, sa, B,
+                                            ldb, sb, beta, C, ldc, sc, batch);
   assert_int_equal(st, RCC_OK);
   /* float32 dot products of length K over [-1,1] values: error ~ K * 2^-24 * sqrt(K). */
   assert_allclose(C, ref, nc, 1e-5 * K, 1e-5);
@@ -181,34 +159,42 @@ static void test_gemm_batched(void **state) {
   check_gemm(false, true, 256, 256, 80, 0, 2, false, 0.5f);
   check_gemm(true, true, 256, 256, 80, 3, 2, false, 0.0f);
   /* One thread: the sequential path for small GEMMs too. */
-  int threads = described_threads(be);
-  rcc_backend_set_threads(be, 1);
+  int threads = described_threads(rcc_test_cpu);
+  rcc_backend_set_threads(rcc_test_cpu, 1);
   check_gemm(true, false, 50, 50, 64, 1, 3, false, 0.5f);
-  rcc_backend_set_threads(be, threads);
+  rcc_backend_set_threads(rcc_test_cpu, threads);
 }
 
 static void test_gemm_edges(void **state) {
   float A[4] = {1, 2, 3, 4}, B[4] = {1, 0, 0, 1}, C[4] = {1, 2, 3, 4};
   /* K = 0: op(A) op(B) is the zero matrix, C = beta C. */
-  assert_int_equal(rcc_gemm(be, false, false, 2, 2, 0, 1.0f, A, 1, B, 2, 0.5f, C, 2), RCC_OK);
+  assert_int_equal(rcc_gemm(rcc_test_cpu, false, false, 2, 2, 0, 1.0f, A, 1, B, 2, 0.5f, C, 2),
+                   RCC_OK);
   float halved[4] = {0.5f, 1, 1.5f, 2};
   assert_allclose(C, halved, 4, 0, 0);
   /* Empty outputs are no-ops, even with NULL data. */
-  assert_int_equal(rcc_gemm(be, false, false, 0, 2, 2, 1.0f, NULL, 2, B, 2, 0, NULL, 2), RCC_OK);
-  assert_int_equal(
-      rcc_gemm_strided_batched(be, false, false, 2, 2, 2, 1, A, 2, 4, B, 2, 4, 0, C, 2, 4, 0),
-      RCC_OK);
+  assert_int_equal(rcc_gemm(rcc_test_cpu, false, false, 0, 2, 2, 1.0f, NULL, 2, B, 2, 0, NULL, 2),
+                   RCC_OK);
+  assert_int_equal(rcc_gemm_strided_batched(rcc_test_cpu, false, false, 2, 2, 2, 1, A, 2, 4, B, 2,
+                                            4, 0, C, 2, 4, 0),
+                   RCC_OK);
   /* Leading dimensions smaller than the stored rows, negative sizes, NULL data. */
-  assert_int_equal(rcc_gemm(be, false, false, 2, 2, 2, 1, A, 1, B, 2, 0, C, 2), RCC_ERR_ARG);
+  assert_int_equal(rcc_gemm(rcc_test_cpu, false, false, 2, 2, 2, 1, A, 1, B, 2, 0, C, 2),
+                   RCC_ERR_ARG);
   assert_non_null(strstr(rcc_last_error(), "lda 1"));
-  assert_int_equal(rcc_gemm(be, true, false, 3, 2, 2, 1, A, 2, B, 2, 0, C, 2), RCC_ERR_ARG);
-  assert_int_equal(rcc_gemm(be, false, true, 2, 2, 3, 1, A, 3, B, 2, 0, C, 2), RCC_ERR_ARG);
-  assert_int_equal(rcc_gemm(be, false, false, 2, 3, 2, 1, A, 2, B, 3, 0, C, 2), RCC_ERR_ARG);
-  assert_int_equal(rcc_gemm(be, false, false, -1, 2, 2, 1, A, 2, B, 2, 0, C, 2), RCC_ERR_ARG);
-  assert_int_equal(rcc_gemm(be, false, false, 2, 2, 2, 1, NULL, 2, B, 2, 0, C, 2), RCC_ERR_ARG);
-  assert_int_equal(
-      rcc_gemm_strided_batched(be, false, false, 2, 2, 2, 1, A, 2, -4, B, 2, 4, 0, C, 2, 4, 2),
-      RCC_ERR_ARG);
+  assert_int_equal(rcc_gemm(rcc_test_cpu, true, false, 3, 2, 2, 1, A, 2, B, 2, 0, C, 2),
+                   RCC_ERR_ARG);
+  assert_int_equal(rcc_gemm(rcc_test_cpu, false, true, 2, 2, 3, 1, A, 3, B, 2, 0, C, 2),
+                   RCC_ERR_ARG);
+  assert_int_equal(rcc_gemm(rcc_test_cpu, false, false, 2, 3, 2, 1, A, 2, B, 3, 0, C, 2),
+                   RCC_ERR_ARG);
+  assert_int_equal(rcc_gemm(rcc_test_cpu, false, false, -1, 2, 2, 1, A, 2, B, 2, 0, C, 2),
+                   RCC_ERR_ARG);
+  assert_int_equal(rcc_gemm(rcc_test_cpu, false, false, 2, 2, 2, 1, NULL, 2, B, 2, 0, C, 2),
+                   RCC_ERR_ARG);
+  assert_int_equal(rcc_gemm_strided_batched(rcc_test_cpu, false, false, 2, 2, 2, 1, A, 2, -4, B, 2,
+                                            4, 0, C, 2, 4, 2),
+                   RCC_ERR_ARG);
   assert_int_equal(rcc_gemm(NULL, false, false, 2, 2, 2, 1, A, 2, B, 2, 0, C, 2), RCC_ERR_ARG);
 }
 
@@ -232,16 +218,16 @@ static void layernorm_ref(float *out, const float *x, const float *w, const floa
 
 static void check_layernorm(int N, int C, float offset, float eps) {
   size_t n = (size_t)N * C;
-  float *x = random_floats(n, offset - 1.0f, offset + 1.0f);
-  float *w = random_floats(C, 0.5f, 1.5f), *b = random_floats(C, -0.5f, 0.5f);
-  float *ref = malloc(n * sizeof *ref), *out = malloc(n * sizeof *out);
+  float *x = rcc_test_random_floats(n, offset - 1.0f, offset + 1.0f);
+  float *w = rcc_test_random_floats(C, 0.5f, 1.5f), *b = rcc_test_random_floats(C, -0.5f, 0.5f);
+  float *ref = rcc_test_malloc(n * sizeof *ref), *out = rcc_test_malloc(n * sizeof *out);
   layernorm_ref(ref, x, w, b, N, C, eps);
   for (size_t i = 0; i < n; i++)
-    out[i] = NAN; /* every output must be written */
-  assert_int_equal(rcc_layernorm(be, out, x, w, b, N, C, eps), RCC_OK);
+    out[i] = NAN; /* every output must rcc_test_cpu written */
+  assert_int_equal(rcc_layernorm(rcc_test_cpu, out, x, w, b, N, C, eps), RCC_OK);
   assert_allclose(out, ref, n, 1e-5, 1e-5);
   /* In place. */
-  assert_int_equal(rcc_layernorm(be, x, x, w, b, N, C, eps), RCC_OK);
+  assert_int_equal(rcc_layernorm(rcc_test_cpu, x, x, w, b, N, C, eps), RCC_OK);
   assert_allclose(x, ref, n, 1e-5, 1e-5);
   free(x);
   free(w);
@@ -256,8 +242,8 @@ static void test_layernorm(void **state) {
   check_layernorm(200, 768, 0.5f, 1e-6f); /* large enough for the parallel loop */
   check_layernorm(3, 1, 2.0f, 1e-5f);     /* C = 1: output is the bias */
   float x = 1, w = 1, b = 0;
-  assert_int_equal(rcc_layernorm(be, &x, &x, &w, &b, 1, 1, -1.0f), RCC_ERR_ARG);
-  assert_int_equal(rcc_layernorm(be, &x, &x, NULL, &b, 1, 1, 1e-5f), RCC_ERR_ARG);
+  assert_int_equal(rcc_layernorm(rcc_test_cpu, &x, &x, &w, &b, 1, 1, -1.0f), RCC_ERR_ARG);
+  assert_int_equal(rcc_layernorm(rcc_test_cpu, &x, &x, NULL, &b, 1, 1, 1e-5f), RCC_ERR_ARG);
 }
 
 /* ---- softmax ---- */
@@ -283,9 +269,10 @@ static void softmax_ref(float *x, int R, int L, float scale, int causal_T, const
 static void check_softmax(int R, int L, float scale, float range, int causal_T,
                           const uint8_t *key_valid, int rows_per_key) {
   size_t n = (size_t)R * L;
-  float *x = random_floats(n, -range, range), *ref = copy_floats(x, n);
+  float *x = rcc_test_random_floats(n, -range, range), *ref = copy_floats(x, n);
   softmax_ref(ref, R, L, scale, causal_T, key_valid, rows_per_key);
-  assert_int_equal(rcc_softmax(be, x, R, L, scale, causal_T, key_valid, rows_per_key), RCC_OK);
+  assert_int_equal(rcc_softmax(rcc_test_cpu, x, R, L, scale, causal_T, key_valid, rows_per_key),
+                   RCC_OK);
   assert_allclose(x, ref, n, 1e-6, 1e-5);
   free(x);
   free(ref);
@@ -308,20 +295,21 @@ static void test_softmax(void **state) {
   for (int i = 0; i < 24; i++)
     x[i] = NAN;
   uint8_t none[6] = {0};
-  assert_int_equal(rcc_softmax(be, x, 4, 6, 1.0f, 0, none, 4), RCC_OK);
+  assert_int_equal(rcc_softmax(rcc_test_cpu, x, 4, 6, 1.0f, 0, none, 4), RCC_OK);
   for (int i = 0; i < 24; i++)
     assert_true(x[i] == 0.0f);
   /* Row 0 of a causal block whose only key (0) is masked: zeros too. */
   float y[2 * 3] = {1, 2, 3, 4, 5, 6};
   uint8_t no_first[3] = {0, 1, 1};
-  assert_int_equal(rcc_softmax(be, y, 2, 3, 1.0f, 2, no_first, 2), RCC_OK);
+  assert_int_equal(rcc_softmax(rcc_test_cpu, y, 2, 3, 1.0f, 2, no_first, 2), RCC_OK);
   float expect[6] = {0, 0, 0, 0, 1, 0};
   assert_allclose(y, expect, 6, 0, 0);
 
-  assert_int_equal(rcc_softmax(be, y, 2, 3, 1.0f, 4, NULL, 0),
+  assert_int_equal(rcc_softmax(rcc_test_cpu, y, 2, 3, 1.0f, 4, NULL, 0),
                    RCC_ERR_ARG); /* 4 does not divide 2 */
-  assert_int_equal(rcc_softmax(be, y, 2, 3, 1.0f, 0, keys, 0), RCC_ERR_ARG); /* rows_per_key */
-  assert_int_equal(rcc_softmax(be, y, 2, 3, 1.0f, -1, NULL, 0), RCC_ERR_ARG);
+  assert_int_equal(rcc_softmax(rcc_test_cpu, y, 2, 3, 1.0f, 0, keys, 0),
+                   RCC_ERR_ARG); /* rows_per_key */
+  assert_int_equal(rcc_softmax(rcc_test_cpu, y, 2, 3, 1.0f, -1, NULL, 0), RCC_ERR_ARG);
 }
 
 /* ---- activations ---- */
@@ -354,20 +342,20 @@ static void test_activations(void **state) {
     memcpy(x, base, n * sizeof *x);
     for (size_t i = 0; i < n; i++)
       ref[i] = (float)act_ref(acts[a], base[i]);
-    assert_int_equal(rcc_activation(be, acts[a], x, (int64_t)n), RCC_OK);
+    assert_int_equal(rcc_activation(rcc_test_cpu, acts[a], x, (int64_t)n), RCC_OK);
     /* Absolute 1e-6: near -4 the float 1 + erf(x) cancels to ~1e-7 anyway (as in torch). */
     assert_allclose(x, ref, n, 1e-6, 1e-5);
   }
   /* A long vector takes the parallel loop. */
   size_t big = 100000;
-  float *x = random_floats(big, -6, 6), *ref = malloc(big * sizeof *ref);
+  float *x = rcc_test_random_floats(big, -6, 6), *ref = rcc_test_malloc(big * sizeof *ref);
   for (size_t i = 0; i < big; i++)
     ref[i] = (float)act_ref(RCC_ACT_GELU, x[i]);
-  assert_int_equal(rcc_activation(be, RCC_ACT_GELU, x, (int64_t)big), RCC_OK);
+  assert_int_equal(rcc_activation(rcc_test_cpu, RCC_ACT_GELU, x, (int64_t)big), RCC_OK);
   assert_allclose(x, ref, big, 1e-6, 1e-5);
   free(x);
   free(ref);
-  assert_int_equal(rcc_activation(be, (rcc_activation_t)99, base, 1), RCC_ERR_ARG);
+  assert_int_equal(rcc_activation(rcc_test_cpu, (rcc_activation_t)99, base, 1), RCC_ERR_ARG);
 }
 
 /* ---- element-wise ---- */
@@ -375,26 +363,26 @@ static void test_activations(void **state) {
 static void test_elementwise(void **state) {
   int N = 300, C = 257;
   size_t n = (size_t)N * C;
-  float *x = random_floats(n, -2, 2), *bias = random_floats(C, -1, 1);
-  float *y = random_floats(n, -2, 2), *ref = malloc(n * sizeof *ref);
+  float *x = rcc_test_random_floats(n, -2, 2), *bias = rcc_test_random_floats(C, -1, 1);
+  float *y = rcc_test_random_floats(n, -2, 2), *ref = rcc_test_malloc(n * sizeof *ref);
 
   for (size_t i = 0; i < n; i++)
     ref[i] = x[i] + bias[i % C];
-  assert_int_equal(rcc_add_bias(be, x, bias, N, C), RCC_OK);
+  assert_int_equal(rcc_add_bias(rcc_test_cpu, x, bias, N, C), RCC_OK);
   assert_allclose(x, ref, n, 0, 0);
 
   for (size_t i = 0; i < n; i++)
     ref[i] = x[i] + y[i];
-  assert_int_equal(rcc_add(be, x, x, y, (int64_t)n), RCC_OK); /* out aliases a */
+  assert_int_equal(rcc_add(rcc_test_cpu, x, x, y, (int64_t)n), RCC_OK); /* out aliases a */
   assert_allclose(x, ref, n, 0, 0);
   for (size_t i = 0; i < n; i++)
     ref[i] = x[i] + y[i];
-  assert_int_equal(rcc_add(be, y, x, y, (int64_t)n), RCC_OK); /* out aliases b */
+  assert_int_equal(rcc_add(rcc_test_cpu, y, x, y, (int64_t)n), RCC_OK); /* out aliases b */
   assert_allclose(y, ref, n, 0, 0);
 
   for (size_t i = 0; i < n; i++)
     ref[i] = x[i] * -0.3f;
-  assert_int_equal(rcc_scale(be, x, -0.3f, (int64_t)n), RCC_OK);
+  assert_int_equal(rcc_scale(rcc_test_cpu, x, -0.3f, (int64_t)n), RCC_OK);
   assert_allclose(x, ref, n, 0, 0);
 
   for (int j = 0; j < C; j++)
@@ -406,12 +394,12 @@ static void test_elementwise(void **state) {
     for (int j = 0; j < C; j++)
       ref[(size_t)i * C + j] = sq > 0 ? (float)(x[(size_t)i * C + j] / sqrt(sq)) : 0.0f;
   }
-  assert_int_equal(rcc_l2_normalize_rows(be, x, N, C), RCC_OK);
+  assert_int_equal(rcc_l2_normalize_rows(rcc_test_cpu, x, N, C), RCC_OK);
   assert_allclose(x, ref, n, 1e-7, 1e-6);
 
-  assert_int_equal(rcc_add(be, x, x, NULL, 3), RCC_ERR_ARG);
-  assert_int_equal(rcc_scale(be, x, 1.0f, -1), RCC_ERR_ARG);
-  assert_int_equal(rcc_add_bias(be, x, bias, -1, C), RCC_ERR_ARG);
+  assert_int_equal(rcc_add(rcc_test_cpu, x, x, NULL, 3), RCC_ERR_ARG);
+  assert_int_equal(rcc_scale(rcc_test_cpu, x, 1.0f, -1), RCC_ERR_ARG);
+  assert_int_equal(rcc_add_bias(rcc_test_cpu, x, bias, -1, C), RCC_ERR_ARG);
   free(x);
   free(bias);
   free(y);
@@ -426,5 +414,5 @@ int main(void) {
       cmocka_unit_test(test_softmax),         cmocka_unit_test(test_activations),
       cmocka_unit_test(test_elementwise),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, rcc_test_open_cpu, rcc_test_close_backends);
 }

@@ -29,12 +29,13 @@ typedef struct {
 static double eval(problem_t *p, float *d_img, float *dE) {
   float cache[2 * (C * NT * P + C * P) + C * NT + C], K[C * P], d_img_buf[B * P], dK[C * P];
   assert_true(rcc_distill_classes_cache_floats(C, NT, P) == sizeof cache / sizeof cache[0]);
-  rcc_distill_classes_forward(p->E, C, NT, P, cache, K);
+  assert_int_equal(rcc_distill_classes_forward(p->be, p->E, C, NT, P, cache, K), RCC_OK);
   double loss;
   assert_int_equal(rcc_distill_loss(p->be, &p->cfg, p->img_s, p->img_t, B, 1.0 / B, K, p->K_t, C,
                                      0.5, P, &loss, d_img ? d_img : d_img_buf, dK),
                    RCC_OK);
-  if (dE) rcc_distill_classes_backward(dK, cache, K, C, NT, P, dE);
+  if (dE)
+    assert_int_equal(rcc_distill_classes_backward(p->be, dK, cache, K, C, NT, P, dE), RCC_OK);
   return loss;
 }
 
@@ -72,7 +73,7 @@ static void setup(problem_t *p, rcc_embedding_loss_t emb, double kd_weight, unsi
   fill(p->E, C * NT * P, &seed);
   float Et[C * NT * P], cache[2 * (C * NT * P + C * P) + C * NT + C];
   fill(Et, C * NT * P, &seed);
-  rcc_distill_classes_forward(Et, C, NT, P, cache, p->K_t);
+  assert_int_equal(rcc_distill_classes_forward(p->be, Et, C, NT, P, cache, p->K_t), RCC_OK);
 }
 
 static void test_gradient_cosine(void **state) {
@@ -97,7 +98,7 @@ static void test_student_equal_to_teacher(void **state) {
   setup(&p, RCC_EMBEDDING_LOSS_COSINE, 0.5, 3);
   float cache[2 * (C * NT * P + C * P) + C * NT + C];
   memcpy(p.img_t, p.img_s, sizeof p.img_s);
-  rcc_distill_classes_forward(p.E, C, NT, P, cache, p.K_t);
+  assert_int_equal(rcc_distill_classes_forward(p.be, p.E, C, NT, P, cache, p.K_t), RCC_OK);
   float d_img[B * P], dE[C * NT * P];
   assert_true(fabs(eval(&p, d_img, dE)) < 1e-6);
   for (int i = 0; i < B * P; i++)
@@ -112,7 +113,7 @@ static void test_kd_value(void **state) {
   problem_t p;
   setup(&p, RCC_EMBEDDING_LOSS_COSINE, 1.0, 4);
   float cache[2 * (C * NT * P + C * P) + C * NT + C], K[C * P];
-  rcc_distill_classes_forward(p.E, C, NT, P, cache, K);
+  assert_int_equal(rcc_distill_classes_forward(p.be, p.E, C, NT, P, cache, K), RCC_OK);
   const double T = p.cfg.temperature, scale = p.cfg.logit_scale;
   double want = 0.0;
   for (int i = 0; i < B; i++) {

@@ -227,11 +227,14 @@ static void test_layernorm(void **state) {
   c.R = arr_rand(c.N * c.C, -1, 1);
   c.y = malloc((size_t)c.N * c.C * sizeof *c.y);
   float *y = malloc((size_t)c.N * c.C * sizeof *y), mean[4], rstd[4];
-  rcc_grad_layernorm_forward(y, mean, rstd, c.x.f, c.w.f, c.b.f, c.N, c.C, 1e-5f);
+  assert_int_equal(
+      rcc_grad_layernorm_forward(be, y, mean, rstd, c.x.f, c.w.f, c.b.f, c.N, c.C, 1e-5f), RCC_OK);
   ln_ref(&c);
   check_forward("out", y, c.y, c.N * c.C);
   float *dx = grad_buf(c.x.n), *dw = grad_buf(c.C), *db = grad_buf(c.C);
-  rcc_grad_layernorm_backward(dx, dw, db, c.R.f, c.x.f, c.w.f, mean, rstd, c.N, c.C);
+  assert_int_equal(
+      rcc_grad_layernorm_backward(be, dx, dw, db, c.R.f, c.x.f, c.w.f, mean, rstd, c.N, c.C),
+      RCC_OK);
   check_grad("dinp", ln_ref, &c, &c.x, dx);
   check_grad("dweight", ln_ref, &c, &c.w, dw);
   check_grad("dbias", ln_ref, &c, &c.b, db);
@@ -355,11 +358,11 @@ static void test_activations(void **state) {
     for (int i = 0; i < 40; i++) /* keep relu's kink away from the finite-difference step */
       if (fabsf(c.x.f[i]) < 1e-3f) c.x.f[i] = 0.5f, c.x.d[i] = 0.5;
     float y[40];
-    rcc_grad_activation_forward(c.act, y, c.x.f, 40);
+    assert_int_equal(rcc_grad_activation_forward(be, c.act, y, c.x.f, 40), RCC_OK);
     act_ref(&c);
     check_forward("out", y, c.y, 40);
     float *dx = grad_buf(40);
-    rcc_grad_activation_backward(c.act, dx, c.R.f, c.x.f, 40);
+    assert_int_equal(rcc_grad_activation_backward(be, c.act, dx, c.R.f, c.x.f, 40), RCC_OK);
     check_grad("dinp", act_ref, &c, &c.x, dx);
     arr_free(&c.x), arr_free(&c.R);
     free(c.y), free(dx);
@@ -395,11 +398,11 @@ static void test_residual_and_pool(void **state) {
   small_ctx_t c = {.a = arr_rand(12, -1, 1), .b = arr_rand(12, -1, 1), .R = arr_rand(12, -1, 1)};
   c.y = malloc(12 * sizeof *c.y);
   float y[12];
-  rcc_grad_residual_forward(y, c.a.f, c.b.f, 12);
+  assert_int_equal(rcc_grad_residual_forward(be, y, c.a.f, c.b.f, 12), RCC_OK);
   residual_ref(&c);
   check_forward("out", y, c.y, 12);
   float *da = grad_buf(12), *db = grad_buf(12);
-  rcc_grad_residual_backward(da, db, c.R.f, 12);
+  assert_int_equal(rcc_grad_residual_backward(be, da, db, c.R.f, 12), RCC_OK);
   check_grad("da", residual_ref, &c, &c.a, da);
   check_grad("db", residual_ref, &c, &c.b, db);
   arr_free(&c.a), arr_free(&c.b), arr_free(&c.R);
@@ -411,11 +414,11 @@ static void test_residual_and_pool(void **state) {
   p.a = arr_rand(3 * 4 * 5, -1, 1), p.R = arr_rand(3 * 5, -1, 1);
   p.y = malloc(15 * sizeof *p.y);
   float out[15];
-  rcc_grad_pool_forward(out, p.a.f, rows, 3, 4, 5);
+  assert_int_equal(rcc_grad_pool_forward(be, out, p.a.f, rows, 3, 4, 5), RCC_OK);
   pool_ref(&p);
   check_forward("out", out, p.y, 15);
   float *dx = grad_buf(60);
-  rcc_grad_pool_backward(dx, p.R.f, rows, 3, 4, 5);
+  assert_int_equal(rcc_grad_pool_backward(be, dx, p.R.f, rows, 3, 4, 5), RCC_OK);
   check_grad("dx", pool_ref, &p, &p.a, dx);
   arr_free(&p.a), arr_free(&p.R);
   free(p.y), free(dx);
@@ -498,11 +501,11 @@ static void test_embeddings(void **state) {
   t.tok = arr_rand(5 * 3, -1, 1), t.pos = arr_rand(4 * 3, -1, 1), t.R = arr_rand(8 * 3, -1, 1);
   t.y = malloc(24 * sizeof *t.y);
   float xt[24];
-  rcc_grad_token_embed_forward(xt, ids, t.tok.f, t.pos.f, 2, 4, 3);
+  assert_int_equal(rcc_grad_token_embed_forward(be, xt, ids, t.tok.f, t.pos.f, 2, 4, 3), RCC_OK);
   tok_ref(&t);
   check_forward("x", xt, t.y, 24);
   float *dtok = grad_buf(15), *dp = grad_buf(12);
-  rcc_grad_token_embed_backward(dtok, dp, t.R.f, ids, 2, 4, 3);
+  assert_int_equal(rcc_grad_token_embed_backward(be, dtok, dp, t.R.f, ids, 2, 4, 3), RCC_OK);
   check_grad("dtok", tok_ref, &t, &t.tok, dtok);
   check_grad("dpos", tok_ref, &t, &t.pos, dp);
   arr_free(&t.tok), arr_free(&t.pos), arr_free(&t.R);
@@ -547,11 +550,11 @@ static void test_loss_helpers(void **state) {
   c.a = arr_rand(18, -1, 1), c.R = arr_rand(18, -1, 1);
   c.y = malloc(18 * sizeof *c.y);
   float y[18], norm[3];
-  rcc_grad_l2norm_forward(y, norm, c.a.f, 3, 6);
+  assert_int_equal(rcc_grad_l2norm_forward(be, y, norm, c.a.f, 3, 6), RCC_OK);
   l2norm_ref(&c);
   check_forward("out", y, c.y, 18);
   float *dx = grad_buf(18);
-  rcc_grad_l2norm_backward(dx, c.R.f, y, norm, 3, 6);
+  assert_int_equal(rcc_grad_l2norm_backward(be, dx, c.R.f, y, norm, 3, 6), RCC_OK);
   check_grad("dinp", l2norm_ref, &c, &c.a, dx);
   arr_free(&c.a), arr_free(&c.R);
   free(c.y), free(dx);

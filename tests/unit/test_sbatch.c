@@ -178,7 +178,7 @@ static void test_bad_values(void **state) {
 
 /* A stand-in sbatch in a scratch folder put first on PATH, printing `answer`, exiting rc. */
 static void fake_sbatch(const char *dir, const char *answer, int rc) {
-  char path[4096];
+  char path[4200]; /* dir is at most PATH_MAX (4096) */
   snprintf(path, sizeof path, "%s/sbatch", dir);
   FILE *f = fopen(path, "w");
   assert_non_null(f);

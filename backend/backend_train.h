@@ -1,0 +1,111 @@
+/* Training kernels of the compute backend: the non-GEMM parts of the forward and backward
+ * ops of model/grad_ops.h (distillation), one function per op, so that training runs on
+ * any backend. Pointers are in the backend's memory (backend.h), float32 unless said
+ * otherwise; integer index arrays (token ids, pooled rows) and masks too. Functions named
+ * *_backward ACCUMULATE (+=) into their gradients, as grad_ops.h documents; everything else
+ * overwrites its outputs. Shapes use grad_ops.h's letters: N rows, C channels, B batch,
+ * T sequence, D model width, m out features.
+ *
+ * Reductions are deterministic on every backend (a fixed summation order for a given
+ * shape, no atomics), so that a run repeats exactly. The CPU backend is the reference;
+ * the CUDA backend agrees with it to rounding (tests/gpu/test_backend_cuda_train.c).
+ *
+ * The element-wise parts of training that backend.h already has are not repeated here:
+ * the residual add is rcc_add, the mask of a sparse weight gradient rcc_backend_apply_mask.
+ * Every function returns RCC_OK or an error recorded with rcc_fail(). */
+#pragma once
+#include <stdint.h>
+
+#include "backend/backend.h"
+#include "common/status.h"
+
+/* ---- linear layer ---- */
+
+/* The epilogue of y (N,m) = diag(alpha) (x W_eff^T) + bias: P (N,m), when non-NULL,
+ * receives y as it is (the pre-scale product the dalpha backward needs), then
+ * y = alpha[o] * y + bias[o] (alpha NULL means 1, bias NULL means 0). */
+rcc_status_t rcc_train_linear_epilogue(rcc_backend_t be, float *y, float *P, const float *alpha,
+                                       const float *bias, int N, int m);
+/* d (m) += sum over rows i of a (N,m) of a[i,o] * (b ? b[i,o] : 1): dbias (b NULL) and
+ * dalpha (b = P). */
+rcc_status_t rcc_train_column_sums(rcc_backend_t be, float *d, const float *a, const float *b,
+                                   int N, int m);
+/* out (N,m) = in (N,m) * alpha (m) per column. out may equal in. */
+rcc_status_t rcc_train_scale_columns(rcc_backend_t be, float *out, const float *in,
+                                     const float *alpha, int N, int m);
+
+/* ---- LayerNorm ---- */
+
+/* out (N,C) = (inp - mean) * rstd * w + b per row, biased variance, statistics in double;
+ * mean, rstd (N) overwritten with the float statistics the output used. */
+rcc_status_t rcc_train_layernorm_forward(rcc_backend_t be, float *out, float *mean, float *rstd,
+                                         const float *inp, const float *w, const float *b, int N,
+                                         int C, float eps);
+/* dinp (N,C), dw (C), db (C) += (each may be NULL, not all three). */
+rcc_status_t rcc_train_layernorm_backward(rcc_backend_t be, float *dinp, float *dw, float *db,
+                                          const float *dout, const float *inp, const float *w,
+                                          const float *mean, const float *rstd, int N, int C);
+
+/* ---- attention ---- */
+
+/* The softmax backward of each row of att (rows, L), in place in datt (rows, L):
+ * datt = att * (datt - sum_j datt[j] att[j]), the dot in double. OVERWRITES datt (it holds
+ * d att on entry and d scores on return). */
+rcc_status_t rcc_train_softmax_backward(rcc_backend_t be, float *datt, const float *att,
+                                        int64_t rows, int L);
+
+/* ---- activations ---- */
+
+/* out (n) = act(inp); out may equal inp. */
+rcc_status_t rcc_train_activation_forward(rcc_backend_t be, rcc_activation_t act, float *out,
+                                          const float *inp, int64_t n);
+/* dinp (n) += act'(inp) * dout. */
+rcc_status_t rcc_train_activation_backward(rcc_backend_t be, rcc_activation_t act, float *dinp,
+                                           const float *dout, const float *inp, int64_t n);
+
+/* ---- embeddings ---- */
+
+/* cols (B*(S/p)^2, C*p*p) = im2col of pixels (B,C,S,S): row (b, gy, gx) (row-major grid of
+ * patches) holds the p x p patch in the conv weight's (c, ky, kx) order. S % p == 0. */
+rcc_status_t rcc_train_im2col(rcc_backend_t be, float *cols, const float *pixels, int B, int C,
+                              int S, int p);
+/* x (B,T,D): row 0 of each image = cls (D), the other rows kept (the patch products), then
+ * every row += pos (T,D). */
+rcc_status_t rcc_train_patch_rows_forward(rcc_backend_t be, float *x, const float *cls,
+                                          const float *pos, int B, int T, int D);
+/* dpos (T,D) += sum over images of dx (B,T,D), dcls (D) += sum of the rows 0 (each may be
+ * NULL, not both). Images are added in order. */
+rcc_status_t rcc_train_patch_rows_backward(rcc_backend_t be, float *dcls, float *dpos,
+                                           const float *dx, int B, int T, int D);
+/* x (B*T,D) = tok[ids] + pos[t]; ids (B,T) int32 in [0, vocab) (not checked: they are in
+ * the backend's memory). */
+rcc_status_t rcc_train_token_embed_forward(rcc_backend_t be, float *x, const int32_t *ids,
+                                           const float *tok, const float *pos, int B, int T, int D);
+/* dtok (vocab,D), dpos (T,D) += (each may be NULL, not both). Positions are added in order
+ * (two may hold the same token). */
+rcc_status_t rcc_train_token_embed_backward(rcc_backend_t be, float *dtok, float *dpos,
+                                            const float *dx, const int32_t *ids, int B, int T,
+                                            int D);
+
+/* ---- pooling ---- */
+
+/* out (B,D) = row rows[b] of sequence b of x (B*T,D); rows (B) int in [0, T) (not
+ * checked). Backward: dx (B*T,D) += the scatter of dout (B,D). */
+rcc_status_t rcc_train_pool_forward(rcc_backend_t be, float *out, const float *x, const int *rows,
+                                    int B, int T, int D);
+rcc_status_t rcc_train_pool_backward(rcc_backend_t be, float *dx, const float *dout,
+                                     const int *rows, int B, int T, int D);
+
+/* ---- loss helpers ---- */
+
+/* out (N,C) = inp / ||inp|| per row (rows of norm 0 become 0), norm (N) overwritten; the
+ * squares summed in double. */
+rcc_status_t rcc_train_l2norm_forward(rcc_backend_t be, float *out, float *norm, const float *inp,
+                                      int N, int C);
+/* dinp (N,C) += (dout - out (out . dout)) / norm per row (rows of norm 0 get nothing). */
+rcc_status_t rcc_train_l2norm_backward(rcc_backend_t be, float *dinp, const float *dout,
+                                       const float *out, const float *norm, int N, int C);
+/* dscale (1) += sum(dlogits * logits) / scale over count values, the sum in double: the
+ * gradient of a logit scale from the logits it scaled. scale must not be 0. */
+rcc_status_t rcc_train_logit_scale_backward(rcc_backend_t be, float *dscale, const float *dlogits,
+                                            const float *logits, float scale, int64_t count);

@@ -1,0 +1,48 @@
+/* Private: the table of training kernels behind backend_train.h, one per backend
+ * (rcc_backend_ops_t.train). backend_train.c checks every argument first, so an
+ * implementation may assume valid shapes, sizes non-zero and the pointers it needs
+ * non-NULL; optional outputs (P, alpha, bias, b, dinp/dw/db, dcls/dpos, dtok/dpos) arrive
+ * as NULL when not wanted. Only backend/ includes this. */
+#pragma once
+#include "backend/backend_impl.h"
+
+typedef struct rcc_backend_train_ops {
+  rcc_status_t (*linear_epilogue)(rcc_backend_t be, float *y, float *P, const float *alpha,
+                                  const float *bias, int N, int m);
+  rcc_status_t (*column_sums)(rcc_backend_t be, float *d, const float *a, const float *b, int N,
+                              int m);
+  rcc_status_t (*scale_columns)(rcc_backend_t be, float *out, const float *in, const float *alpha,
+                                int N, int m);
+  rcc_status_t (*layernorm_forward)(rcc_backend_t be, float *out, float *mean, float *rstd,
+                                    const float *inp, const float *w, const float *b, int N, int C,
+                                    float eps);
+  rcc_status_t (*layernorm_backward)(rcc_backend_t be, float *dinp, float *dw, float *db,
+                                     const float *dout, const float *inp, const float *w,
+                                     const float *mean, const float *rstd, int N, int C);
+  rcc_status_t (*softmax_backward)(rcc_backend_t be, float *datt, const float *att, int64_t rows,
+                                   int L);
+  rcc_status_t (*activation_forward)(rcc_backend_t be, rcc_activation_t act, float *out,
+                                     const float *inp, int64_t n);
+  rcc_status_t (*activation_backward)(rcc_backend_t be, rcc_activation_t act, float *dinp,
+                                      const float *dout, const float *inp, int64_t n);
+  rcc_status_t (*im2col)(rcc_backend_t be, float *cols, const float *pixels, int B, int C, int S,
+                         int p);
+  rcc_status_t (*patch_rows_forward)(rcc_backend_t be, float *x, const float *cls, const float *pos,
+                                     int B, int T, int D);
+  rcc_status_t (*patch_rows_backward)(rcc_backend_t be, float *dcls, float *dpos, const float *dx,
+                                      int B, int T, int D);
+  rcc_status_t (*token_embed_forward)(rcc_backend_t be, float *x, const int32_t *ids,
+                                      const float *tok, const float *pos, int B, int T, int D);
+  rcc_status_t (*token_embed_backward)(rcc_backend_t be, float *dtok, float *dpos, const float *dx,
+                                       const int32_t *ids, int B, int T, int D);
+  rcc_status_t (*pool_forward)(rcc_backend_t be, float *out, const float *x, const int *rows, int B,
+                               int T, int D);
+  rcc_status_t (*pool_backward)(rcc_backend_t be, float *dx, const float *dout, const int *rows,
+                                int B, int T, int D);
+  rcc_status_t (*l2norm_forward)(rcc_backend_t be, float *out, float *norm, const float *inp, int N,
+                                 int C);
+  rcc_status_t (*l2norm_backward)(rcc_backend_t be, float *dinp, const float *dout,
+                                  const float *out, const float *norm, int N, int C);
+  rcc_status_t (*logit_scale_backward)(rcc_backend_t be, float *dscale, const float *dlogits,
+                                       const float *logits, float scale, int64_t count);
+} rcc_backend_train_ops_t;

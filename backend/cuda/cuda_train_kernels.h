@@ -1,0 +1,62 @@
+/* Private to the CUDA backend: C-callable launchers for the training kernels of
+ * cuda_train_kernels.cu, one per op of backend_train.h with the same arguments and rules.
+ * Pointers are device memory, arguments already checked by backend_train.c, sizes
+ * non-zero; each launcher queues its kernel(s) on `stream` and returns the launch status
+ * (cudaGetLastError). */
+#pragma once
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#include "backend/backend.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+cudaError_t rcc_cuda_train_linear_epilogue(cudaStream_t stream, float *y, float *P,
+                                           const float *alpha, const float *bias, int N, int m);
+cudaError_t rcc_cuda_train_column_sums(cudaStream_t stream, float *d, const float *a,
+                                       const float *b, int N, int m);
+cudaError_t rcc_cuda_train_scale_columns(cudaStream_t stream, float *out, const float *in,
+                                         const float *alpha, int N, int m);
+cudaError_t rcc_cuda_train_layernorm_forward(cudaStream_t stream, float *out, float *mean,
+                                             float *rstd, const float *inp, const float *w,
+                                             const float *b, int N, int C, float eps);
+cudaError_t rcc_cuda_train_layernorm_backward(cudaStream_t stream, float *dinp, float *dw,
+                                              float *db, const float *dout, const float *inp,
+                                              const float *w, const float *mean, const float *rstd,
+                                              int N, int C);
+cudaError_t rcc_cuda_train_softmax_backward(cudaStream_t stream, float *datt, const float *att,
+                                            int64_t rows, int L);
+cudaError_t rcc_cuda_train_activation_forward(cudaStream_t stream, rcc_activation_t act, float *out,
+                                              const float *inp, int64_t n);
+cudaError_t rcc_cuda_train_activation_backward(cudaStream_t stream, rcc_activation_t act,
+                                               float *dinp, const float *dout, const float *inp,
+                                               int64_t n);
+cudaError_t rcc_cuda_train_im2col(cudaStream_t stream, float *cols, const float *pixels, int B,
+                                  int C, int S, int p);
+cudaError_t rcc_cuda_train_patch_rows_forward(cudaStream_t stream, float *x, const float *cls,
+                                              const float *pos, int B, int T, int D);
+cudaError_t rcc_cuda_train_patch_rows_backward(cudaStream_t stream, float *dcls, float *dpos,
+                                               const float *dx, int B, int T, int D);
+cudaError_t rcc_cuda_train_token_embed_forward(cudaStream_t stream, float *x, const int32_t *ids,
+                                               const float *tok, const float *pos, int B, int T,
+                                               int D);
+cudaError_t rcc_cuda_train_token_embed_backward(cudaStream_t stream, float *dtok, float *dpos,
+                                                const float *dx, const int32_t *ids, int B, int T,
+                                                int D);
+cudaError_t rcc_cuda_train_pool_forward(cudaStream_t stream, float *out, const float *x,
+                                        const int *rows, int B, int T, int D);
+cudaError_t rcc_cuda_train_pool_backward(cudaStream_t stream, float *dx, const float *dout,
+                                         const int *rows, int B, int T, int D);
+cudaError_t rcc_cuda_train_l2norm_forward(cudaStream_t stream, float *out, float *norm,
+                                          const float *inp, int N, int C);
+cudaError_t rcc_cuda_train_l2norm_backward(cudaStream_t stream, float *dinp, const float *dout,
+                                           const float *out, const float *norm, int N, int C);
+cudaError_t rcc_cuda_train_logit_scale_backward(cudaStream_t stream, float *dscale,
+                                                const float *dlogits, const float *logits,
+                                                float scale, int64_t count);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,44 @@
+/* Collectives on backend memory: NCCL directly, the host communicator directly for host
+ * memory, else staged through a host buffer in bounded chunks. */
+#include "comm/comm_backend.h"
+
+#include <stdlib.h>
+
+#include "comm/comm_impl.h"
+
+/* Staging chunk: bounds the host memory a reduction of a large device buffer takes (a
+ * 3072 x 3072 float64 calibration matrix is 72 MiB). */
+enum { STAGING_BYTES = 16 << 20 };
+
+static bool staged(const rcc_comm_backend_t *c) {
+  return c->force_staging || (!c->device && rcc_backend_kind(c->be) != RCC_BACKEND_CPU);
+}
+
+rcc_status_t rcc_comm_backend_allreduce(const rcc_comm_backend_t *c, void *buf, size_t count,
+                                        rcc_comm_dtype_t dt, rcc_comm_op_t op) {
+  if (c->device) return rcc_comm_allreduce(c->device, buf, count, dt, op);
+  if (!staged(c)) return rcc_comm_allreduce(c->host, buf, count, dt, op);
+  if (rcc_comm_size(c->host) == 1 || count == 0) return RCC_OK;
+  const size_t esize = rcc_comm_dtype_size(dt);
+  const size_t chunk = STAGING_BYTES / esize;
+  void *host = malloc((count < chunk ? count : chunk) * esize);
+  if (!host)
+    return rcc_fail(RCC_ERR_NOMEM, "comm_backend.c: out of memory for a %zu-byte staging buffer",
+                    (count < chunk ? count : chunk) * esize);
+  rcc_status_t st = RCC_OK;
+  for (size_t off = 0; off < count && st == RCC_OK; off += chunk) {
+    const size_t n = count - off < chunk ? count - off : chunk;
+    char *dev = (char *)buf + off * esize;
+    st = rcc_backend_download(c->be, host, dev, n * esize);
+    if (st == RCC_OK) st = rcc_comm_allreduce(c->host, host, n, dt, op);
+    if (st == RCC_OK) st = rcc_backend_upload(c->be, dev, host, n * esize);
+  }
+  free(host);
+  return st;
+}
+
+const char *rcc_comm_backend_describe(const rcc_comm_backend_t *c) {
+  if (c->device) return rcc_comm_name(c->device);
+  if (rcc_comm_size(c->host) == 1) return rcc_comm_name(c->host);
+  return staged(c) ? "mpi, staged through the host" : rcc_comm_name(c->host);
+}

@@ -1,0 +1,343 @@
+/* The CUDA training kernels (backend_train.h) against the CPU ones: every rcc_train_ op on
+ * the same random inputs at a ViT-B/32 shape (8 images of 50 tokens, width 768, 12 heads,
+ * MLP 3072) and at an odd small one (every size prime or off the block sizes). Outputs
+ * that an op overwrites start as NaN on the GPU (a value the kernel forgot to write
+ * fails); buffers an op adds into start from the same random values on both sides (which
+ * also checks += against =). Compared by normalized error, max |gpu - cpu| / max |cpu|:
+ *  - ELEM_BOUND 1e-5 for everything computed per value or per row: the formulas are the
+ *    CPU's, row statistics are summed in double on both sides, and what differs is the
+ *    device's erff/expf/tanhf (a few ulp) and contracted multiply-adds (an ulp per step);
+ *  - SUM_BOUND 1e-4 for the float sums over rows (dbias, dalpha, LayerNorm dw/db): the
+ *    CPU adds the N = 400 rows one after another, the GPU in 16 interleaved partial sums,
+ *    and two float orders of N terms may differ by up to ~N * 2^-24 = 2.4e-5 of the sum of
+ *    magnitudes (typically ~sqrt(N) times less).
+ * Without a GPU (or a CUDA build) it prints "skipped: no GPU" and exits 77. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend_train.h"
+#include "tests/backend_pair.h"
+#include "tests/harness.h"
+
+#define ELEM_BOUND 1e-5
+#define SUM_BOUND 1e-4
+
+typedef struct {
+  const char *name;
+  int B, T, C, H, I; /* batch, tokens per sequence, width, heads, MLP width */
+  int channels, S, p, vocab;
+} shape_t;
+
+/* T = 1 + (S/p)^2 for the patch embedding. */
+static const shape_t shapes[] = {
+    {"ViT-B/32", 8, 50, 768, 12, 3072, 3, 224, 32, 1000},
+    {"odd", 3, 10, 37, 1, 53, 2, 15, 5, 5},
+};
+#define NSHAPES ((int)(sizeof shapes / sizeof shapes[0]))
+
+/* One tensor on both sides: h is what the CPU op reads or writes, d the device copy. */
+typedef struct {
+  float *h, *d;
+  size_t n;
+} pair_t;
+
+/* An input: the same random values on both sides. Also an accumulate-into buffer. */
+static pair_t input(size_t n, float lo, float hi) {
+  pair_t p = {rcc_test_random_floats(n, lo, hi), NULL, n};
+  p.d = rcc_test_to_gpu(p.h, n * sizeof *p.h);
+  return p;
+}
+
+/* An output the op overwrites: NaN on both sides. */
+static pair_t output(size_t n) {
+  pair_t p = {rcc_test_nan_floats(n), rcc_test_gpu_nan_floats(n), n};
+  return p;
+}
+
+static void release(pair_t *p) {
+  free(p->h);
+  rcc_backend_release(rcc_test_gpu, p->d);
+  p->h = p->d = NULL;
+}
+
+/* Compares the device copy with the CPU's result. */
+static void check(const char *shape, const char *what, const pair_t *p, double bound) {
+  float *got = rcc_test_from_gpu(p->d, p->n);
+  const double err = rcc_normalized_error(got, p->h, p->n);
+  printf("  %-8s %-38s normalized error %.2e (bound %.0e)\n", shape, what, err, bound);
+  if (!(err <= bound)) fail_msg("%s %s: normalized error %.3e > %.0e", shape, what, err, bound);
+  free(got);
+}
+
+/* Device copy of host bytes that are not floats (ids, rows). */
+static void *bytes_to_gpu(const void *h, size_t bytes) { return rcc_test_to_gpu(h, bytes); }
+
+/* Rows of att (rows, L) as a softmax would leave them: positive, summing to 1. */
+static pair_t probabilities(int64_t rows, int L) {
+  float *h = rcc_test_random_floats((size_t)rows * L, 0.0f, 1.0f);
+  for (int64_t r = 0; r < rows; r++) {
+    double s = 0.0;
+    for (int j = 0; j < L; j++)
+      s += h[r * L + j];
+    for (int j = 0; j < L; j++)
+      h[r * L + j] = (float)(h[r * L + j] / s);
+  }
+  pair_t p = {h, rcc_test_to_gpu(h, (size_t)rows * L * sizeof *h), (size_t)rows * L};
+  return p;
+}
+
+#define CPU rcc_test_cpu
+#define GPU rcc_test_gpu
+#define BOTH(call_cpu, call_gpu)                                                                   \
+  do {                                                                                             \
+    assert_int_equal(call_cpu, RCC_OK);                                                            \
+    assert_int_equal(call_gpu, RCC_OK);                                                            \
+  } while (0)
+
+static void test_linear(void **state) {
+  for (int s = 0; s < NSHAPES; s++) {
+    const shape_t *sh = &shapes[s];
+    const int N = sh->B * sh->T, m = sh->I;
+    pair_t alpha = input(m, 0.5f, 1.5f), bias = input(m, -1, 1), b = input((size_t)N * m, -1, 1);
+    /* every combination of P, alpha and bias the epilogue accepts */
+    for (int mode = 1; mode < 8; mode++) {
+      const bool with_p = mode & 1, with_alpha = mode & 2, with_bias = mode & 4;
+      pair_t y = input((size_t)N * m, -2, 2), P = output((size_t)N * m);
+      BOTH(rcc_train_linear_epilogue(CPU, y.h, with_p ? P.h : NULL, with_alpha ? alpha.h : NULL,
+                                     with_bias ? bias.h : NULL, N, m),
+           rcc_train_linear_epilogue(GPU, y.d, with_p ? P.d : NULL, with_alpha ? alpha.d : NULL,
+                                     with_bias ? bias.d : NULL, N, m));
+      char what[64];
+      snprintf(what, sizeof what, "linear epilogue y (P %d a %d b %d)", with_p, with_alpha,
+               with_bias);
+      check(sh->name, what, &y, ELEM_BOUND);
+      if (with_p) check(sh->name, "linear epilogue P", &P, ELEM_BOUND);
+      release(&y);
+      release(&P);
+    }
+    pair_t dy = input((size_t)N * m, -1, 1), dbias = input(m, -1, 1), dalpha = input(m, -1, 1);
+    BOTH(rcc_train_column_sums(CPU, dbias.h, dy.h, NULL, N, m),
+         rcc_train_column_sums(GPU, dbias.d, dy.d, NULL, N, m));
+    check(sh->name, "column sums (dbias)", &dbias, SUM_BOUND);
+    BOTH(rcc_train_column_sums(CPU, dalpha.h, dy.h, b.h, N, m),
+         rcc_train_column_sums(GPU, dalpha.d, dy.d, b.d, N, m));
+    check(sh->name, "column sums (dalpha)", &dalpha, SUM_BOUND);
+    pair_t gy = output((size_t)N * m);
+    BOTH(rcc_train_scale_columns(CPU, gy.h, dy.h, alpha.h, N, m),
+         rcc_train_scale_columns(GPU, gy.d, dy.d, alpha.d, N, m));
+    check(sh->name, "scale columns", &gy, ELEM_BOUND);
+    pair_t *all[] = {&alpha, &bias, &b, &dy, &dbias, &dalpha, &gy};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+      release(all[i]);
+  }
+}
+
+static void test_layernorm(void **state) {
+  for (int s = 0; s < NSHAPES; s++) {
+    const shape_t *sh = &shapes[s];
+    const int N = sh->B * sh->T, C = sh->C;
+    /* an offset mean, so that the two-pass variance matters */
+    pair_t x = input((size_t)N * C, 2.0f, 4.0f), w = input(C, 0.5f, 1.5f), b = input(C, -1, 1);
+    pair_t y = output((size_t)N * C), mean = output(N), rstd = output(N);
+    BOTH(rcc_train_layernorm_forward(CPU, y.h, mean.h, rstd.h, x.h, w.h, b.h, N, C, 1e-5f),
+         rcc_train_layernorm_forward(GPU, y.d, mean.d, rstd.d, x.d, w.d, b.d, N, C, 1e-5f));
+    check(sh->name, "layernorm forward out", &y, ELEM_BOUND);
+    check(sh->name, "layernorm forward mean", &mean, ELEM_BOUND);
+    check(sh->name, "layernorm forward rstd", &rstd, ELEM_BOUND);
+    /* the backward reads the CPU's statistics on both sides */
+    assert_int_equal(rcc_backend_upload(GPU, mean.d, mean.h, (size_t)N * sizeof *mean.h), RCC_OK);
+    assert_int_equal(rcc_backend_upload(GPU, rstd.d, rstd.h, (size_t)N * sizeof *rstd.h), RCC_OK);
+    pair_t dy = input((size_t)N * C, -1, 1);
+    pair_t dx = input((size_t)N * C, -1, 1), dw = input(C, -1, 1), db = input(C, -1, 1);
+    BOTH(rcc_train_layernorm_backward(CPU, dx.h, dw.h, db.h, dy.h, x.h, w.h, mean.h, rstd.h, N, C),
+         rcc_train_layernorm_backward(GPU, dx.d, dw.d, db.d, dy.d, x.d, w.d, mean.d, rstd.d, N, C));
+    check(sh->name, "layernorm backward dinp", &dx, ELEM_BOUND);
+    check(sh->name, "layernorm backward dw", &dw, SUM_BOUND);
+    check(sh->name, "layernorm backward db", &db, SUM_BOUND);
+    /* parameters only, and db alone: the NULL outputs must stay untouched */
+    BOTH(rcc_train_layernorm_backward(CPU, NULL, NULL, db.h, dy.h, x.h, w.h, mean.h, rstd.h, N, C),
+         rcc_train_layernorm_backward(GPU, NULL, NULL, db.d, dy.d, x.d, w.d, mean.d, rstd.d, N, C));
+    check(sh->name, "layernorm backward db alone", &db, SUM_BOUND);
+    check(sh->name, "layernorm backward dinp untouched", &dx, ELEM_BOUND);
+    pair_t *all[] = {&x, &w, &b, &y, &mean, &rstd, &dy, &dx, &dw, &db};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+      release(all[i]);
+  }
+}
+
+static void test_softmax_backward(void **state) {
+  for (int s = 0; s < NSHAPES; s++) {
+    const shape_t *sh = &shapes[s];
+    const int64_t rows = (int64_t)sh->B * sh->H * sh->T;
+    pair_t att = probabilities(rows, sh->T), datt = input((size_t)rows * sh->T, -1, 1);
+    BOTH(rcc_train_softmax_backward(CPU, datt.h, att.h, rows, sh->T),
+         rcc_train_softmax_backward(GPU, datt.d, att.d, rows, sh->T));
+    check(sh->name, "softmax backward", &datt, ELEM_BOUND);
+    release(&att);
+    release(&datt);
+  }
+}
+
+static void test_activations(void **state) {
+  static const rcc_activation_t acts[] = {RCC_ACT_GELU, RCC_ACT_GELU_TANH, RCC_ACT_QUICK_GELU,
+                                          RCC_ACT_RELU};
+  static const char *const names[] = {"gelu", "gelu_tanh", "quick_gelu", "relu"};
+  for (int s = 0; s < NSHAPES; s++) {
+    const shape_t *sh = &shapes[s];
+    const int64_t n = (int64_t)sh->B * sh->T * sh->I;
+    pair_t x = input((size_t)n, -6, 6), dout = input((size_t)n, -1, 1);
+    for (int a = 0; a < 4; a++) {
+      char what[64];
+      pair_t y = output((size_t)n), dx = input((size_t)n, -1, 1);
+      BOTH(rcc_train_activation_forward(CPU, acts[a], y.h, x.h, n),
+           rcc_train_activation_forward(GPU, acts[a], y.d, x.d, n));
+      snprintf(what, sizeof what, "%s forward", names[a]);
+      check(sh->name, what, &y, ELEM_BOUND);
+      BOTH(rcc_train_activation_backward(CPU, acts[a], dx.h, dout.h, x.h, n),
+           rcc_train_activation_backward(GPU, acts[a], dx.d, dout.d, x.d, n));
+      snprintf(what, sizeof what, "%s backward", names[a]);
+      check(sh->name, what, &dx, ELEM_BOUND);
+      release(&y);
+      release(&dx);
+    }
+    release(&x);
+    release(&dout);
+  }
+}
+
+static void test_patch_embedding(void **state) {
+  for (int s = 0; s < NSHAPES; s++) {
+    const shape_t *sh = &shapes[s];
+    const int g = sh->S / sh->p, T = g * g + 1, D = sh->C, K = sh->channels * sh->p * sh->p;
+    assert_int_equal(T, sh->T);
+    pair_t pixels = input((size_t)sh->B * sh->channels * sh->S * sh->S, -1, 1);
+    pair_t cols = output((size_t)sh->B * (T - 1) * K);
+    BOTH(rcc_train_im2col(CPU, cols.h, pixels.h, sh->B, sh->channels, sh->S, sh->p),
+         rcc_train_im2col(GPU, cols.d, pixels.d, sh->B, sh->channels, sh->S, sh->p));
+    check(sh->name, "im2col", &cols, 0.0);
+    pair_t x = input((size_t)sh->B * T * D, -1, 1), cls = input(D, -1, 1);
+    pair_t pos = input((size_t)T * D, -1, 1);
+    BOTH(rcc_train_patch_rows_forward(CPU, x.h, cls.h, pos.h, sh->B, T, D),
+         rcc_train_patch_rows_forward(GPU, x.d, cls.d, pos.d, sh->B, T, D));
+    check(sh->name, "patch rows forward", &x, ELEM_BOUND);
+    pair_t dx = input((size_t)sh->B * T * D, -1, 1), dcls = input(D, -1, 1);
+    pair_t dpos = input((size_t)T * D, -1, 1);
+    BOTH(rcc_train_patch_rows_backward(CPU, dcls.h, dpos.h, dx.h, sh->B, T, D),
+         rcc_train_patch_rows_backward(GPU, dcls.d, dpos.d, dx.d, sh->B, T, D));
+    check(sh->name, "patch rows backward dcls", &dcls, ELEM_BOUND);
+    check(sh->name, "patch rows backward dpos", &dpos, ELEM_BOUND);
+    BOTH(rcc_train_patch_rows_backward(CPU, NULL, dpos.h, dx.h, sh->B, T, D),
+         rcc_train_patch_rows_backward(GPU, NULL, dpos.d, dx.d, sh->B, T, D));
+    check(sh->name, "patch rows backward dpos alone", &dpos, ELEM_BOUND);
+    pair_t *all[] = {&pixels, &cols, &x, &cls, &pos, &dx, &dcls, &dpos};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+      release(all[i]);
+  }
+}
+
+static void test_token_embedding(void **state) {
+  uint64_t rng = 0x9e3779b97f4a7c15ULL;
+  for (int s = 0; s < NSHAPES; s++) {
+    const shape_t *sh = &shapes[s];
+    const int BT = sh->B * sh->T, D = sh->C;
+    /* few tokens for many positions: repeated ids, the case that needs an ordered scatter */
+    int32_t *ids = malloc((size_t)BT * sizeof *ids);
+    assert_non_null(ids);
+    for (int i = 0; i < BT; i++) {
+      rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+      ids[i] = (int32_t)((rng >> 33) % (uint64_t)sh->vocab);
+    }
+    int32_t *d_ids = bytes_to_gpu(ids, (size_t)BT * sizeof *ids);
+    pair_t tok = input((size_t)sh->vocab * D, -1, 1), pos = input((size_t)sh->T * D, -1, 1);
+    pair_t x = output((size_t)BT * D);
+    BOTH(rcc_train_token_embed_forward(CPU, x.h, ids, tok.h, pos.h, sh->B, sh->T, D),
+         rcc_train_token_embed_forward(GPU, x.d, d_ids, tok.d, pos.d, sh->B, sh->T, D));
+    check(sh->name, "token embedding forward", &x, ELEM_BOUND);
+    pair_t dx = input((size_t)BT * D, -1, 1), dtok = input((size_t)sh->vocab * D, -1, 1);
+    pair_t dpos = input((size_t)sh->T * D, -1, 1);
+    BOTH(rcc_train_token_embed_backward(CPU, dtok.h, dpos.h, dx.h, ids, sh->B, sh->T, D),
+         rcc_train_token_embed_backward(GPU, dtok.d, dpos.d, dx.d, d_ids, sh->B, sh->T, D));
+    check(sh->name, "token embedding backward dtok", &dtok, ELEM_BOUND);
+    check(sh->name, "token embedding backward dpos", &dpos, ELEM_BOUND);
+    BOTH(rcc_train_token_embed_backward(CPU, dtok.h, NULL, dx.h, ids, sh->B, sh->T, D),
+         rcc_train_token_embed_backward(GPU, dtok.d, NULL, dx.d, d_ids, sh->B, sh->T, D));
+    check(sh->name, "token embedding backward dtok alone", &dtok, ELEM_BOUND);
+    pair_t *all[] = {&tok, &pos, &x, &dx, &dtok, &dpos};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+      release(all[i]);
+    free(ids);
+    rcc_backend_release(GPU, d_ids);
+  }
+}
+
+static void test_pooling(void **state) {
+  for (int s = 0; s < NSHAPES; s++) {
+    const shape_t *sh = &shapes[s];
+    const int D = sh->C;
+    int *rows = malloc((size_t)sh->B * sizeof *rows);
+    assert_non_null(rows);
+    for (int b = 0; b < sh->B; b++)
+      rows[b] = (b * 7 + 3) % sh->T;
+    int *d_rows = bytes_to_gpu(rows, (size_t)sh->B * sizeof *rows);
+    pair_t x = input((size_t)sh->B * sh->T * D, -1, 1), out = output((size_t)sh->B * D);
+    BOTH(rcc_train_pool_forward(CPU, out.h, x.h, rows, sh->B, sh->T, D),
+         rcc_train_pool_forward(GPU, out.d, x.d, d_rows, sh->B, sh->T, D));
+    check(sh->name, "pool forward", &out, 0.0);
+    pair_t dout = input((size_t)sh->B * D, -1, 1), dx = input((size_t)sh->B * sh->T * D, -1, 1);
+    BOTH(rcc_train_pool_backward(CPU, dx.h, dout.h, rows, sh->B, sh->T, D),
+         rcc_train_pool_backward(GPU, dx.d, dout.d, d_rows, sh->B, sh->T, D));
+    check(sh->name, "pool backward", &dx, ELEM_BOUND);
+    release(&x);
+    release(&out);
+    release(&dout);
+    release(&dx);
+    free(rows);
+    rcc_backend_release(GPU, d_rows);
+  }
+}
+
+static void test_loss_helpers(void **state) {
+  for (int s = 0; s < NSHAPES; s++) {
+    const shape_t *sh = &shapes[s];
+    const int N = sh->B * sh->T, C = sh->C;
+    pair_t x = input((size_t)N * C, -1, 1);
+    /* a zero row: norm 0, output 0, no gradient */
+    memset(x.h + C, 0, (size_t)C * sizeof *x.h);
+    assert_int_equal(rcc_backend_upload(GPU, x.d, x.h, (size_t)N * C * sizeof *x.h), RCC_OK);
+    pair_t y = output((size_t)N * C), norm = output(N);
+    BOTH(rcc_train_l2norm_forward(CPU, y.h, norm.h, x.h, N, C),
+         rcc_train_l2norm_forward(GPU, y.d, norm.d, x.d, N, C));
+    check(sh->name, "l2norm forward out", &y, ELEM_BOUND);
+    check(sh->name, "l2norm forward norm", &norm, ELEM_BOUND);
+    assert_int_equal(rcc_backend_upload(GPU, y.d, y.h, (size_t)N * C * sizeof *y.h), RCC_OK);
+    assert_int_equal(rcc_backend_upload(GPU, norm.d, norm.h, (size_t)N * sizeof *norm.h), RCC_OK);
+    pair_t dy = input((size_t)N * C, -1, 1), dx = input((size_t)N * C, -1, 1);
+    BOTH(rcc_train_l2norm_backward(CPU, dx.h, dy.h, y.h, norm.h, N, C),
+         rcc_train_l2norm_backward(GPU, dx.d, dy.d, y.d, norm.d, N, C));
+    check(sh->name, "l2norm backward", &dx, ELEM_BOUND);
+    /* logits of B images against C classes; the sum is in double on both sides */
+    const int64_t count = (int64_t)sh->B * C;
+    pair_t dlogits = input((size_t)count, -1, 1), logits = input((size_t)count, -20, 20);
+    pair_t dscale = input(1, -1, 1);
+    BOTH(rcc_train_logit_scale_backward(CPU, dscale.h, dlogits.h, logits.h, 14.3f, count),
+         rcc_train_logit_scale_backward(GPU, dscale.d, dlogits.d, logits.d, 14.3f, count));
+    check(sh->name, "logit scale backward", &dscale, ELEM_BOUND);
+    pair_t *all[] = {&x, &y, &norm, &dy, &dx, &dlogits, &logits, &dscale};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+      release(all[i]);
+  }
+}
+
+int main(void) {
+  const int missing = rcc_test_gpu_missing();
+  if (missing) return missing;
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_linear),           cmocka_unit_test(test_layernorm),
+      cmocka_unit_test(test_softmax_backward), cmocka_unit_test(test_activations),
+      cmocka_unit_test(test_patch_embedding),  cmocka_unit_test(test_token_embedding),
+      cmocka_unit_test(test_pooling),          cmocka_unit_test(test_loss_helpers),
+  };
+  return cmocka_run_group_tests(tests, rcc_test_open_cpu_and_gpu, rcc_test_close_backends);
+}

@@ -1,0 +1,149 @@
+/* The argument checks of backend/backend_train.c, on the CPU backend: a NULL or untrainable
+ * backend, negative shapes, unknown activations, bad eps, patch sizes and logit scales,
+ * missing required buffers and calls that would compute nothing are refused with an error
+ * naming the problem, before any output is touched; empty shapes succeed without reading
+ * a pointer. (What the ops compute is checked by tests/unit/test_grad_ops.c against
+ * finite differences, and the CUDA ops by tests/gpu/test_backend_cuda_train.c.) */
+#include <math.h>
+#include <string.h>
+
+#include "backend/backend_impl.h"
+#include "backend/backend_train.h"
+#include "tests/backend_pair.h"
+#include "tests/harness.h"
+
+#define CPU rcc_test_cpu
+
+/* Refused with `want`, and the message mentions `words`. */
+static void refused(rcc_status_t st, rcc_status_t want, const char *words) {
+  assert_int_equal(st, want);
+  if (!strstr(rcc_last_error(), words))
+    fail_msg("error message '%s' does not mention '%s'", rcc_last_error(), words);
+}
+
+static void test_backend_handle(void **state) {
+  float x[4] = {1, 2, 3, 4}, y[4];
+  refused(rcc_train_activation_forward(NULL, RCC_ACT_RELU, y, x, 4), RCC_ERR_ARG, "NULL backend");
+  /* a backend whose table has no training kernels: refused, not a NULL call */
+  rcc_backend_ops_t ops = *CPU->ops;
+  ops.train = NULL;
+  struct rcc_backend untrainable = *CPU;
+  untrainable.ops = &ops;
+  refused(rcc_train_activation_forward(&untrainable, RCC_ACT_RELU, y, x, 4), RCC_ERR_UNSUPPORTED,
+          "no training ops");
+}
+
+static void test_negative_shapes(void **state) {
+  float a[8] = {0}, b[8] = {0};
+  int rows[2] = {0, 0};
+  int32_t ids[2] = {0, 0};
+  refused(rcc_train_column_sums(CPU, a, b, NULL, -1, 4), RCC_ERR_ARG, "negative shape");
+  refused(rcc_train_scale_columns(CPU, a, b, b, 2, -4), RCC_ERR_ARG, "negative shape");
+  refused(rcc_train_linear_epilogue(CPU, a, b, NULL, NULL, -2, 4), RCC_ERR_ARG, "negative shape");
+  refused(rcc_train_layernorm_forward(CPU, a, a, a, b, b, b, 2, -4, 1e-5f), RCC_ERR_ARG,
+          "negative shape");
+  refused(rcc_train_layernorm_backward(CPU, a, a, a, b, b, b, b, b, -2, 4), RCC_ERR_ARG,
+          "negative shape");
+  refused(rcc_train_softmax_backward(CPU, a, b, -1, 4), RCC_ERR_ARG, "negative count");
+  refused(rcc_train_softmax_backward(CPU, a, b, 2, -4), RCC_ERR_ARG, "negative count");
+  refused(rcc_train_activation_backward(CPU, RCC_ACT_GELU, a, b, b, -8), RCC_ERR_ARG,
+          "negative count");
+  refused(rcc_train_im2col(CPU, a, b, 1, -1, 2, 1), RCC_ERR_ARG, "negative shape");
+  refused(rcc_train_patch_rows_forward(CPU, a, b, b, 1, -2, 4), RCC_ERR_ARG, "negative shape");
+  refused(rcc_train_patch_rows_backward(CPU, a, a, b, 1, 2, -4), RCC_ERR_ARG, "negative shape");
+  refused(rcc_train_token_embed_forward(CPU, a, ids, b, b, -1, 2, 4), RCC_ERR_ARG,
+          "negative shape");
+  refused(rcc_train_token_embed_backward(CPU, a, a, b, ids, 1, -2, 4), RCC_ERR_ARG,
+          "negative shape");
+  refused(rcc_train_pool_forward(CPU, a, b, rows, 2, 2, -2), RCC_ERR_ARG, "negative shape");
+  refused(rcc_train_pool_backward(CPU, a, b, rows, -2, 2, 2), RCC_ERR_ARG, "negative shape");
+  refused(rcc_train_l2norm_forward(CPU, a, a, b, -2, 4), RCC_ERR_ARG, "negative shape");
+  refused(rcc_train_l2norm_backward(CPU, a, b, b, b, 2, -4), RCC_ERR_ARG, "negative shape");
+  refused(rcc_train_logit_scale_backward(CPU, a, b, b, 1.0f, -8), RCC_ERR_ARG, "negative count");
+}
+
+static void test_bad_values(void **state) {
+  float a[16] = {0}, b[16] = {0}, keep[16];
+  memcpy(keep, a, sizeof keep);
+  refused(rcc_train_activation_forward(CPU, (rcc_activation_t)99, a, b, 4), RCC_ERR_ARG,
+          "unknown activation");
+  refused(rcc_train_activation_backward(CPU, (rcc_activation_t)-1, a, b, b, 4), RCC_ERR_ARG,
+          "unknown activation");
+  refused(rcc_train_layernorm_forward(CPU, a, a, a, b, b, b, 2, 4, -1e-5f), RCC_ERR_ARG, "eps");
+  refused(rcc_train_layernorm_forward(CPU, a, a, a, b, b, b, 2, 4, NAN), RCC_ERR_ARG, "eps");
+  refused(rcc_train_im2col(CPU, a, b, 1, 1, 4, 0), RCC_ERR_ARG, "patch size 0");
+  refused(rcc_train_im2col(CPU, a, b, 1, 1, 4, 3), RCC_ERR_ARG, "divide the image size 4");
+  refused(rcc_train_logit_scale_backward(CPU, a, b, b, 0.0f, 4), RCC_ERR_ARG, "scale is 0");
+  refused(rcc_train_pool_forward(CPU, a, b, (const int *)b, 2, 0, 4), RCC_ERR_ARG,
+          "empty sequences");
+  /* nothing was written by a refused call */
+  assert_memory_equal(a, keep, sizeof keep);
+}
+
+static void test_missing_buffers(void **state) {
+  float a[16] = {0}, b[16] = {0};
+  int32_t ids[4] = {0};
+  refused(rcc_train_linear_epilogue(CPU, NULL, a, b, NULL, 2, 2), RCC_ERR_ARG, "y is NULL");
+  refused(rcc_train_column_sums(CPU, a, NULL, b, 2, 2), RCC_ERR_ARG, "a is NULL");
+  refused(rcc_train_scale_columns(CPU, a, b, NULL, 2, 2), RCC_ERR_ARG, "alpha is NULL");
+  refused(rcc_train_layernorm_forward(CPU, a, NULL, a, b, b, b, 2, 2, 1e-5f), RCC_ERR_ARG,
+          "mean is NULL");
+  refused(rcc_train_layernorm_forward(CPU, a, a, a, b, b, NULL, 2, 2, 1e-5f), RCC_ERR_ARG,
+          "b is NULL");
+  refused(rcc_train_layernorm_backward(CPU, NULL, NULL, NULL, b, b, b, b, b, 2, 2), RCC_ERR_ARG,
+          "all NULL");
+  /* w is needed for dinp only */
+  refused(rcc_train_layernorm_backward(CPU, a, NULL, NULL, b, b, NULL, b, b, 2, 2), RCC_ERR_ARG,
+          "w is NULL");
+  assert_int_equal(rcc_train_layernorm_backward(CPU, NULL, a, a, b, b, NULL, b, b, 2, 2), RCC_OK);
+  refused(rcc_train_softmax_backward(CPU, a, NULL, 2, 2), RCC_ERR_ARG, "att is NULL");
+  refused(rcc_train_activation_backward(CPU, RCC_ACT_RELU, a, b, NULL, 4), RCC_ERR_ARG,
+          "inp is NULL");
+  refused(rcc_train_im2col(CPU, NULL, b, 1, 1, 4, 2), RCC_ERR_ARG, "cols is NULL");
+  refused(rcc_train_patch_rows_forward(CPU, a, NULL, b, 1, 2, 2), RCC_ERR_ARG, "cls is NULL");
+  refused(rcc_train_patch_rows_backward(CPU, NULL, NULL, b, 1, 2, 2), RCC_ERR_ARG, "both NULL");
+  refused(rcc_train_token_embed_forward(CPU, a, NULL, b, b, 1, 2, 2), RCC_ERR_ARG, "ids is NULL");
+  refused(rcc_train_token_embed_backward(CPU, NULL, NULL, b, ids, 1, 2, 2), RCC_ERR_ARG,
+          "both NULL");
+  refused(rcc_train_pool_forward(CPU, a, b, NULL, 1, 2, 2), RCC_ERR_ARG, "rows is NULL");
+  refused(rcc_train_pool_backward(CPU, NULL, b, (const int *)ids, 1, 2, 2), RCC_ERR_ARG,
+          "dx is NULL");
+  refused(rcc_train_l2norm_forward(CPU, a, NULL, b, 2, 2), RCC_ERR_ARG, "norm is NULL");
+  refused(rcc_train_l2norm_backward(CPU, a, b, b, NULL, 2, 2), RCC_ERR_ARG, "norm is NULL");
+  refused(rcc_train_logit_scale_backward(CPU, NULL, b, b, 1.0f, 4), RCC_ERR_ARG, "dscale is NULL");
+}
+
+/* Nothing to compute: success without touching (or needing) the buffers. */
+static void test_empty_shapes(void **state) {
+  assert_int_equal(rcc_train_linear_epilogue(CPU, NULL, NULL, NULL, NULL, 0, 4), RCC_OK);
+  assert_int_equal(rcc_train_column_sums(CPU, NULL, NULL, NULL, 4, 0), RCC_OK);
+  assert_int_equal(rcc_train_scale_columns(CPU, NULL, NULL, NULL, 0, 0), RCC_OK);
+  assert_int_equal(rcc_train_layernorm_forward(CPU, NULL, NULL, NULL, NULL, NULL, NULL, 0, 8, 0),
+                   RCC_OK);
+  float g[2] = {0};
+  assert_int_equal(
+      rcc_train_layernorm_backward(CPU, g, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 8), RCC_OK);
+  assert_int_equal(rcc_train_softmax_backward(CPU, NULL, NULL, 0, 8), RCC_OK);
+  assert_int_equal(rcc_train_activation_forward(CPU, RCC_ACT_GELU, NULL, NULL, 0), RCC_OK);
+  assert_int_equal(rcc_train_activation_backward(CPU, RCC_ACT_GELU, NULL, NULL, NULL, 0), RCC_OK);
+  assert_int_equal(rcc_train_im2col(CPU, NULL, NULL, 0, 3, 4, 2), RCC_OK);
+  assert_int_equal(rcc_train_patch_rows_forward(CPU, NULL, NULL, NULL, 0, 5, 8), RCC_OK);
+  assert_int_equal(rcc_train_patch_rows_backward(CPU, g, NULL, NULL, 2, 5, 0), RCC_OK);
+  assert_int_equal(rcc_train_token_embed_forward(CPU, NULL, NULL, NULL, NULL, 2, 0, 8), RCC_OK);
+  assert_int_equal(rcc_train_token_embed_backward(CPU, NULL, g, NULL, NULL, 0, 2, 8), RCC_OK);
+  assert_int_equal(rcc_train_pool_forward(CPU, NULL, NULL, NULL, 0, 4, 8), RCC_OK);
+  assert_int_equal(rcc_train_pool_backward(CPU, NULL, NULL, NULL, 2, 4, 0), RCC_OK);
+  assert_int_equal(rcc_train_l2norm_forward(CPU, NULL, NULL, NULL, 0, 8), RCC_OK);
+  assert_int_equal(rcc_train_l2norm_backward(CPU, NULL, NULL, NULL, NULL, 4, 0), RCC_OK);
+  assert_int_equal(rcc_train_logit_scale_backward(CPU, g, NULL, NULL, 2.0f, 0), RCC_OK);
+  assert_true(g[0] == 0.0f && g[1] == 0.0f);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_backend_handle), cmocka_unit_test(test_negative_shapes),
+      cmocka_unit_test(test_bad_values),     cmocka_unit_test(test_missing_buffers),
+      cmocka_unit_test(test_empty_shapes),
+  };
+  return cmocka_run_group_tests(tests, rcc_test_open_cpu, rcc_test_close_backends);
+}
