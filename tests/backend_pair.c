@@ -136,3 +136,16 @@ void rcc_test_expect_below(double err, double bound, const char *what) {
     fail();
   }
 }
+
+rcc_test_gemm_layout_t rcc_test_gemm_layout(bool ta, bool tb, int M, int N, int K, int pad,
+                                            int batch, bool shared_b) {
+  int a_rows = ta ? K : M, a_cols = ta ? M : K, b_rows = tb ? N : K, b_cols = tb ? K : N;
+  rcc_test_gemm_layout_t g = {.lda = a_cols + pad, .ldb = b_cols + pad, .ldc = N + pad};
+  g.sa = (int64_t)a_rows * g.lda + 3;
+  g.sb = shared_b ? 0 : (int64_t)b_rows * g.ldb + 5;
+  g.sc = (int64_t)M * g.ldc + 1;
+  g.na = (size_t)g.sa * batch;
+  g.nb = shared_b ? (size_t)b_rows * g.ldb : (size_t)g.sb * batch;
+  g.nc = (size_t)g.sc * batch;
+  return g;
+}

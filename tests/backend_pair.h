@@ -4,6 +4,7 @@
  * forgets to write then fails its comparison) and downloads that start from NaN. Every
  * helper fails the running test (assert) instead of returning NULL. */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,3 +50,14 @@ uint8_t *rcc_test_gpu_poisoned_mask(size_t n);
 double rcc_test_normalized_error_f64(const double *got, const double *want, size_t n);
 /* Prints the error against its bound; fails the test unless err <= bound (NaN fails). */
 void rcc_test_expect_below(double err, double bound, const char *what);
+
+/* The operands of one strided-batched GEMM test in floats: op(A) (M,K), op(B) (K,N) and C
+ * (M,N) with rows padded by `pad` and a gap after each matrix, so that a write outside the
+ * matrices shows; with shared_b one B serves every batch entry (stride 0). */
+typedef struct {
+  int lda, ldb, ldc;
+  int64_t sa, sb, sc;
+  size_t na, nb, nc;
+} rcc_test_gemm_layout_t;
+rcc_test_gemm_layout_t rcc_test_gemm_layout(bool ta, bool tb, int M, int N, int K, int pad,
+                                            int batch, bool shared_b);

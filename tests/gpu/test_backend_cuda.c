@@ -46,32 +46,27 @@ static void test_memory_and_names(void **state) {
 /* One strided-batched GEMM on both backends (beta 0: C poisoned; else the same C). */
 static void check_gemm(bool ta, bool tb, int M, int N, int K, int pad, int batch, float beta,
                        bool shared_b) {
-  int a_rows = ta ? K : M, a_cols = ta ? M : K, b_rows = tb ? N : K, b_cols = tb ? K : N;
-  int lda = a_cols + pad, ldb = b_cols + pad, ldc = N + pad;
-  int64_t sa = (int64_t)a_rows * lda + 3, sb = shared_b ? 0 : (int64_t)b_rows * ldb + 5;
-  int64_t sc = (int64_t)M * ldc + 1;
-  size_t na = (size_t)sa * batch, nb = shared_b ? (size_t)b_rows * ldb : (size_t)sb * batch;
-  size_t nc = (size_t)sc * batch;
-  float *A = rcc_test_random_floats(na, -1, 1), *B = rcc_test_random_floats(nb, -1, 1);
-  float *C = beta == 0.0f ? rcc_test_nan_floats(nc) : rcc_test_random_floats(nc, -1, 1);
+  const rcc_test_gemm_layout_t g = rcc_test_gemm_layout(ta, tb, M, N, K, pad, batch, shared_b);
+  float *A = rcc_test_random_floats(g.na, -1, 1), *B = rcc_test_random_floats(g.nb, -1, 1);
+  float *C = beta == 0.0f ? rcc_test_nan_floats(g.nc) : rcc_test_random_floats(g.nc, -1, 1);
   /* Gaps between rows and matrices must survive: give them a value on both sides. */
-  for (size_t i = 0; i < nc; i++) {
-    int64_t off = (int64_t)i % sc;
-    if (off >= (int64_t)M * ldc || off % ldc >= N) C[i] = 7.0f;
+  for (size_t i = 0; i < g.nc; i++) {
+    int64_t off = (int64_t)i % g.sc;
+    if (off >= (int64_t)M * g.ldc || off % g.ldc >= N) C[i] = 7.0f;
   }
-  float *dA = rcc_test_to_gpu(A, na * 4), *dB = rcc_test_to_gpu(B, nb * 4),
-        *dC = rcc_test_to_gpu(C, nc * 4);
-  assert_int_equal(rcc_gemm_strided_batched(rcc_test_cpu, ta, tb, M, N, K, 0.5f, A, lda, sa, B, ldb,
-                                            sb, beta, C, ldc, sc, batch),
+  float *dA = rcc_test_to_gpu(A, g.na * 4), *dB = rcc_test_to_gpu(B, g.nb * 4),
+        *dC = rcc_test_to_gpu(C, g.nc * 4);
+  assert_int_equal(rcc_gemm_strided_batched(rcc_test_cpu, ta, tb, M, N, K, 0.5f, A, g.lda, g.sa, B,
+                                            g.ldb, g.sb, beta, C, g.ldc, g.sc, batch),
                    RCC_OK);
-  assert_int_equal(rcc_gemm_strided_batched(rcc_test_gpu, ta, tb, M, N, K, 0.5f, dA, lda, sa, dB,
-                                            ldb, sb, beta, dC, ldc, sc, batch),
+  assert_int_equal(rcc_gemm_strided_batched(rcc_test_gpu, ta, tb, M, N, K, 0.5f, dA, g.lda, g.sa,
+                                            dB, g.ldb, g.sb, beta, dC, g.ldc, g.sc, batch),
                    RCC_OK);
-  float *got = rcc_test_from_gpu(dC, nc);
+  float *got = rcc_test_from_gpu(dC, g.nc);
   char what[80];
   snprintf(what, sizeof what, "gemm %c%c %dx%dx%d batch %d beta %g", ta ? 'T' : 'N', tb ? 'T' : 'N',
            M, N, K, batch, (double)beta);
-  expect_close(got, C, nc, 1e-5, what);
+  expect_close(got, C, g.nc, 1e-5, what);
   rcc_backend_release(rcc_test_gpu, dA);
   rcc_backend_release(rcc_test_gpu, dB);
   rcc_backend_release(rcc_test_gpu, dC);

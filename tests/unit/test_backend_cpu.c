@@ -102,31 +102,28 @@ static void gemm_ref(bool ta, bool tb, int M, int N, int K, float alpha, const f
  * and between matrices must come back untouched. */
 static void check_gemm(bool ta, bool tb, int M, int N, int K, int pad, int batch, bool shared_b,
                        float beta) {
-  int a_rows = ta ? K : M, a_cols = ta ? M : K, b_rows = tb ? N : K, b_cols = tb ? K : N;
-  int lda = a_cols + pad, ldb = b_cols + pad, ldc = N + pad;
-  int64_t sa = (int64_t)a_rows * lda + 5, sb = shared_b ? 0 : (int64_t)b_rows * ldb + 3;
-  int64_t sc = (int64_t)M * ldc + 7;
-  size_t na = (size_t)sa * batch, nb = shared_b ? (size_t)b_rows * ldb : (size_t)sb * batch;
-  size_t nc = (size_t)sc * batch;
-  float *A = rcc_test_random_floats(na, -1, 1), *B = rcc_test_random_floats(nb, -1, 1);
-  float *C = rcc_test_random_floats(nc, -1, 1), *ref = copy_floats(C, nc);
+  const rcc_test_gemm_layout_t g = rcc_test_gemm_layout(ta, tb, M, N, K, pad, batch, shared_b);
+  float *A = rcc_test_random_floats(g.na, -1, 1), *B = rcc_test_random_floats(g.nb, -1, 1);
+  float *C = rcc_test_random_floats(g.nc, -1, 1), *ref = copy_floats(C, g.nc);
   const float alpha = 0.75f;
   if (beta == 0.0f) /* BLAS semantics: C is not read, so NaN there must not leak */
     for (int b = 0; b < batch; b++)
       for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
-          C[b * sc + (int64_t)i * ldc + j] = NAN;
-          ref[b * sc + (int64_t)i * ldc + j] = 0.0f;
+          C[b * g.sc + (int64_t)i * g.ldc + j] = NAN;
+          ref[b * g.sc + (int64_t)i * g.ldc + j] = 0.0f;
         }
   for (int i = 0; i < batch; i++)
-    gemm_ref(ta, tb, M, N, K, alpha, A + i * sa, lda, B + i * sb, ldb, beta, ref + i * sc, ldc);
+    gemm_ref(ta, tb, M, N, K, alpha, A + i * g.sa, g.lda, B + i * g.sb, g.ldb, beta, ref + i * g.sc,
+             g.ldc);
   rcc_status_t st =
-      batch == 1 ? rcc_gemm(rcc_test_cpu, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
-                 : rcc_gemm_strided_batched(rcc_test_cpu, ta, tb, M, N, K, alpha, A, lda, sa, B,
-                                            ldb, sb, beta, C, ldc, sc, batch);
+      batch == 1
+          ? rcc_gemm(rcc_test_cpu, ta, tb, M, N, K, alpha, A, g.lda, B, g.ldb, beta, C, g.ldc)
+          : rcc_gemm_strided_batched(rcc_test_cpu, ta, tb, M, N, K, alpha, A, g.lda, g.sa, B, g.ldb,
+                                     g.sb, beta, C, g.ldc, g.sc, batch);
   assert_int_equal(st, RCC_OK);
   /* float32 dot products of length K over [-1,1] values: error ~ K * 2^-24 * sqrt(K). */
-  assert_allclose(C, ref, nc, 1e-5 * K, 1e-5);
+  assert_allclose(C, ref, g.nc, 1e-5 * K, 1e-5);
   free(A);
   free(B);
   free(C);
