@@ -73,6 +73,12 @@ void rcc_backend_free(rcc_backend_t be) {
 
 rcc_backend_kind_t rcc_backend_kind(rcc_backend_t be) { return be->kind; }
 
+bool rcc_backend_device_path(rcc_backend_t be) {
+  if (be->kind != RCC_BACKEND_CPU) return true;
+  const char *env = getenv("RCC_STAGES_ON_BACKEND");
+  return env && strcmp(env, "1") == 0;
+}
+
 const char *rcc_backend_describe(rcc_backend_t be) { return be ? be->description : "(none)"; }
 
 void rcc_backend_set_threads(rcc_backend_t be, int threads) {
@@ -472,4 +478,26 @@ rcc_status_t rcc_backend_prune_scores(rcc_backend_t be, float *scores, const flo
   CHECK_PTR(fn, scores, 1);
   CHECK_PTR(fn, W, 1);
   return be->ops->prune_scores(be, scores, W, col_scale, mask, m, n);
+}
+
+rcc_status_t rcc_backend_obs_sweep_f64(rcc_backend_t be, double *Wt, int ldw, uint8_t *maskt,
+                                       double *errt, const double *Hinv, int ldh, int m, int cols,
+                                       int nm_n, int nm_m) {
+  static const char fn[] = "rcc_backend_obs_sweep_f64";
+  CHECK_BE(fn);
+  CHECK_ROWS(fn, cols, m);
+  if (ldw < max_int(1, m) || ldh < max_int(1, cols))
+    return rcc_fail(RCC_ERR_ARG,
+                    "backend.c: %s: leading dimension too small: ldw %d (%d rows of W), ldh %d "
+                    "(block of %d columns)",
+                    fn, ldw, m, ldh, cols);
+  if (nm_n != 0 && !(nm_n >= 1 && nm_n <= nm_m && nm_m <= RCC_BACKEND_NM_MAX_M && cols % nm_m == 0))
+    return rcc_fail(RCC_ERR_ARG, "backend.c: %s: N:M %d:%d on a block of %d columns", fn, nm_n,
+                    nm_m, cols);
+  if (m == 0 || cols == 0) return RCC_OK;
+  CHECK_PTR(fn, Wt, 1);
+  CHECK_PTR(fn, maskt, 1);
+  CHECK_PTR(fn, errt, 1);
+  CHECK_PTR(fn, Hinv, 1);
+  return be->ops->obs_sweep_f64(be, Wt, ldw, maskt, errt, Hinv, ldh, m, cols, nm_n, nm_m);
 }

@@ -30,6 +30,12 @@ void rcc_backend_free(rcc_backend_t be);
 /* Visible CUDA devices; 0 (not an error) without a CUDA build, driver or GPU. */
 int rcc_backend_cuda_device_count(void);
 rcc_backend_kind_t rcc_backend_kind(rcc_backend_t be);
+/* Whether callers must treat the backend's memory as apart from the host's (upload,
+ * download, no host pointer arithmetic on it): every backend but the CPU, and the CPU too
+ * when the environment sets RCC_STAGES_ON_BACKEND=1. That switch lets the CPU-only tests
+ * run the device code paths of the stages and of distillation, where upload and download
+ * are plain copies, and compare them with the host paths. */
+bool rcc_backend_device_path(rcc_backend_t be);
 /* Human-readable description: "cpu (OpenBLAS 0.3.21, 2 threads)", "cuda:0 (NVIDIA H100)". */
 const char *rcc_backend_describe(rcc_backend_t be);
 /* Threads used by the CPU backend's BLAS and own kernels (0 = leave the default). */
@@ -159,3 +165,19 @@ rcc_status_t rcc_backend_row_dots_f64(rcc_backend_t be, double *out, const doubl
  * that entries pruned before rank below every weight in the mask ops. col_scale >= 0. */
 rcc_status_t rcc_backend_prune_scores(rcc_backend_t be, float *scores, const float *W,
                                       const double *col_scale, const uint8_t *mask, int m, int n);
+/* The in-block column sweep of SparseGPT (compress/prune_sparsegpt.c), on `cols` columns
+ * b0.. of a layer W (m, n) stored transposed, so that the backend walks each row of W with
+ * loads that are contiguous across rows: Wt (cols, ldw) holds column b0 + i of W in its row
+ * i, and maskt, errt (cols, m) use that layout with row stride m. Hinv: the (cols, cols)
+ * diagonal block of the inverse-Hessian factor, row stride ldh, upper triangle read. Every
+ * row r of W, independently, column by column in order i = 0, 1, ...:
+ *   nm_n > 0 and i % nm_m == 0: the mask of the group i .. i + nm_m - 1 is chosen from the
+ *     saliencies w^2 / Hinv[j,j]^2 of the weights as updated so far, the nm_m - nm_n of
+ *     smallest (saliency, index) pruned; nm_n == 0: maskt is an input;
+ *   kept: err = 0; pruned: err = e = w / Hinv[i,i], w = 0, and every later w_j of the block
+ *     loses e * Hinv[i,j] (the product rounded, then the difference: the CUDA kernel does
+ *     not fuse them, as an x86-64 host build does not, so the backends agree bit for bit).
+ * Needs nm_n == 0 or 1 <= nm_n <= nm_m <= RCC_BACKEND_NM_MAX_M with cols % nm_m == 0. */
+rcc_status_t rcc_backend_obs_sweep_f64(rcc_backend_t be, double *Wt, int ldw, uint8_t *maskt,
+                                       double *errt, const double *Hinv, int ldh, int m, int cols,
+                                       int nm_n, int nm_m);

@@ -52,6 +52,8 @@ typedef struct rcc_backend_ops {
                                int m, int n);
   rcc_status_t (*prune_scores)(rcc_backend_t be, float *scores, const float *W,
                                const double *col_scale, const uint8_t *mask, int m, int n);
+  rcc_status_t (*obs_sweep_f64)(rcc_backend_t be, double *Wt, int ldw, uint8_t *maskt, double *errt,
+                                const double *Hinv, int ldh, int m, int cols, int nm_n, int nm_m);
 } rcc_backend_ops_t;
 
 struct rcc_backend {

@@ -293,3 +293,72 @@ rcc_status_t rcc_train_logit_scale_backward(rcc_backend_t be, float *dscale, con
   CHECK_PTR(fn, logits);
   return be->ops->train->logit_scale_backward(be, dscale, dlogits, logits, scale, count);
 }
+
+/* ---- buffers and the optimizer step ---- */
+
+rcc_status_t rcc_train_fill(rcc_backend_t be, float *x, float value, int64_t n) {
+  static const char fn[] = "rcc_train_fill";
+  CHECK_BE(fn);
+  CHECK_COUNT(fn, n);
+  if (n == 0) return RCC_OK;
+  CHECK_PTR(fn, x);
+  return be->ops->train->fill(be, x, value, n);
+}
+
+rcc_status_t rcc_train_copy(rcc_backend_t be, float *dst, const float *src, int64_t n) {
+  static const char fn[] = "rcc_train_copy";
+  CHECK_BE(fn);
+  CHECK_COUNT(fn, n);
+  if (n == 0 || dst == src) return RCC_OK;
+  CHECK_PTR(fn, dst);
+  CHECK_PTR(fn, src);
+  return be->ops->train->copy(be, dst, src, n);
+}
+
+rcc_status_t rcc_train_adamw_step(rcc_backend_t be, float *params, float *m, float *v,
+                                  const float *grads, const uint8_t *decay, int64_t n,
+                                  const rcc_train_adamw_t *h) {
+  static const char fn[] = "rcc_train_adamw_step";
+  CHECK_BE(fn);
+  CHECK_COUNT(fn, n);
+  CHECK_PTR(fn, h);
+  if (h->step < 1)
+    return rcc_fail(RCC_ERR_ARG, "backend_train.c: %s: step %lld must be >= 1", fn,
+                    (long long)h->step);
+  if (n == 0) return RCC_OK;
+  CHECK_PTR(fn, params);
+  CHECK_PTR(fn, m);
+  CHECK_PTR(fn, v);
+  CHECK_PTR(fn, grads);
+  return be->ops->train->adamw_step(be, params, m, v, grads, decay, n, h);
+}
+
+rcc_status_t rcc_train_distill_grads(rcc_backend_t be, float *g, const float *p, const float *start,
+                                     const uint8_t *frozen, const uint8_t *pull, int64_t n,
+                                     float inv, float pull_coef, double reg_weight, double *reg) {
+  static const char fn[] = "rcc_train_distill_grads";
+  CHECK_BE(fn);
+  CHECK_COUNT(fn, n);
+  CHECK_PTR(fn, reg);
+  *reg = 0.0;
+  if (n == 0) return RCC_OK;
+  CHECK_PTR(fn, g);
+  CHECK_PTR(fn, p);
+  CHECK_PTR(fn, start);
+  CHECK_PTR(fn, frozen);
+  CHECK_PTR(fn, pull);
+  return be->ops->train->distill_grads(be, g, p, start, frozen, pull, n, inv, pull_coef, reg_weight,
+                                       reg);
+}
+
+rcc_status_t rcc_train_clip_grad_norm(rcc_backend_t be, float *g, int64_t n, double max_norm,
+                                      double *norm) {
+  static const char fn[] = "rcc_train_clip_grad_norm";
+  CHECK_BE(fn);
+  CHECK_COUNT(fn, n);
+  CHECK_PTR(fn, norm);
+  *norm = 0.0;
+  if (n == 0) return RCC_OK;
+  CHECK_PTR(fn, g);
+  return be->ops->train->clip_grad_norm(be, g, n, max_norm, norm);
+}

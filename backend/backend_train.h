@@ -109,3 +109,36 @@ rcc_status_t rcc_train_l2norm_backward(rcc_backend_t be, float *dinp, const floa
  * gradient of a logit scale from the logits it scaled. scale must not be 0. */
 rcc_status_t rcc_train_logit_scale_backward(rcc_backend_t be, float *dscale, const float *dlogits,
                                             const float *logits, float scale, int64_t count);
+
+/* ---- buffers and the optimizer step ---- */
+
+/* x (n) = value. What clip_train.c uses to clear gradients and backward temporaries (a
+ * host memset cannot reach device memory). */
+rcc_status_t rcc_train_fill(rcc_backend_t be, float *x, float value, int64_t n);
+/* dst (n) = src (n); the two must not overlap. */
+rcc_status_t rcc_train_copy(rcc_backend_t be, float *dst, const float *src, int64_t n);
+
+/* One AdamW update (compress/optim.h, whose rcc_adamw_step it reproduces to the bit: the
+ * moments in float, the bias corrections and the update in double). step is the 1-based
+ * update number the bias corrections use. */
+typedef struct {
+  double lr, beta1, beta2, eps, weight_decay;
+  int64_t step;
+} rcc_train_adamw_t;
+/* params, m, v (n) updated from grads (n); decay (n) uint8 or NULL (every entry decays). */
+rcc_status_t rcc_train_adamw_step(rcc_backend_t be, float *params, float *m, float *v,
+                                  const float *grads, const uint8_t *decay, int64_t n,
+                                  const rcc_train_adamw_t *h);
+
+/* Distillation's gradient before clipping (runner/distill.c), per entry i of n:
+ *   g = frozen[i] ? 0 : g * inv;  if pull[i]: g += pull_coef * (p - start),
+ * and *reg (host) = sum over pulled entries of reg_weight * (p - start)^2 in double.
+ * frozen and pull are uint8 (n). */
+rcc_status_t rcc_train_distill_grads(rcc_backend_t be, float *g, const float *p, const float *start,
+                                     const uint8_t *frozen, const uint8_t *pull, int64_t n,
+                                     float inv, float pull_coef, double reg_weight, double *reg);
+/* *norm (host) = the L2 norm of g (n), the squares summed in double; when max_norm > 0 and
+ * the norm exceeds it, g *= (float)(max_norm / (norm + 1e-6)) (compress/optim.h's
+ * rcc_clip_grad_norm). */
+rcc_status_t rcc_train_clip_grad_norm(rcc_backend_t be, float *g, int64_t n, double max_norm,
+                                      double *norm);

@@ -5,6 +5,7 @@
  * as NULL when not wanted. Only backend/ includes this. */
 #pragma once
 #include "backend/backend_impl.h"
+#include "backend/backend_train.h"
 
 typedef struct rcc_backend_train_ops {
   rcc_status_t (*linear_epilogue)(rcc_backend_t be, float *y, float *P, const float *alpha,
@@ -45,4 +46,14 @@ typedef struct rcc_backend_train_ops {
                                   const float *out, const float *norm, int N, int C);
   rcc_status_t (*logit_scale_backward)(rcc_backend_t be, float *dscale, const float *dlogits,
                                        const float *logits, float scale, int64_t count);
+  rcc_status_t (*fill)(rcc_backend_t be, float *x, float value, int64_t n);
+  rcc_status_t (*copy)(rcc_backend_t be, float *dst, const float *src, int64_t n);
+  rcc_status_t (*adamw_step)(rcc_backend_t be, float *params, float *m, float *v,
+                             const float *grads, const uint8_t *decay, int64_t n,
+                             const rcc_train_adamw_t *h);
+  rcc_status_t (*distill_grads)(rcc_backend_t be, float *g, const float *p, const float *start,
+                                const uint8_t *frozen, const uint8_t *pull, int64_t n, float inv,
+                                float pull_coef, double reg_weight, double *reg);
+  rcc_status_t (*clip_grad_norm)(rcc_backend_t be, float *g, int64_t n, double max_norm,
+                                 double *norm);
 } rcc_backend_train_ops_t;

@@ -10,13 +10,21 @@
  * 3072 x 3072 float64 calibration matrix is 72 MiB). */
 enum { STAGING_BYTES = 16 << 20 };
 
+/* rcc_backend_device_path: also the CPU backend under RCC_STAGES_ON_BACKEND=1, so that the
+ * device paths tested on the CPU reduce their buffers the way a GPU job without NCCL does. */
 static bool staged(const rcc_comm_backend_t *c) {
-  return c->force_staging || (!c->device && rcc_backend_kind(c->be) != RCC_BACKEND_CPU);
+  return c->force_staging || (!c->device && rcc_backend_device_path(c->be));
 }
 
 rcc_status_t rcc_comm_backend_allreduce(const rcc_comm_backend_t *c, void *buf, size_t count,
                                         rcc_comm_dtype_t dt, rcc_comm_op_t op) {
-  if (c->device) return rcc_comm_allreduce(c->device, buf, count, dt, op);
+  if (c->device) {
+    /* NCCL runs on its own stream while the backend queues work on another: the kernels
+     * that wrote buf must finish before NCCL reads it. (NCCL's call returns after its stream
+     * is done, so the backend's later work sees the reduced values.) */
+    RCC_TRY(rcc_backend_synchronize(c->be));
+    return rcc_comm_allreduce(c->device, buf, count, dt, op);
+  }
   if (!staged(c)) return rcc_comm_allreduce(c->host, buf, count, dt, op);
   if (rcc_comm_size(c->host) == 1 || count == 0) return RCC_OK;
   const size_t esize = rcc_comm_dtype_size(dt);

@@ -138,10 +138,19 @@ static rcc_status_t nccl_setup(rcc_comm_t c, nccl_impl_t *m) {
   c->local_size = m->mpi->local_size;
   RCC_TRY(choose_device(c, m));
   RCC_CHECK_CUDA(cudaStreamCreateWithFlags(&m->stream, cudaStreamNonBlocking));
-  ncclUniqueId id;
-  if (c->rank == 0) RCC_CHECK_NCCL(ncclGetUniqueId(&id));
-  RCC_TRY(rcc_comm_broadcast(m->mpi, &id, sizeof id, RCC_DT_U8, 0));
-  RCC_CHECK_NCCL(ncclCommInitRank(&m->nccl, c->size, id, c->rank));
+  /* Rank 0's id travels with whether it got one, so that its failure ends every rank's
+   * setup with an error instead of leaving the others in ncclCommInitRank. */
+  struct {
+    ncclUniqueId id;
+    int ok;
+  } root = {.ok = 1};
+  if (c->rank == 0) root.ok = ncclGetUniqueId(&root.id) == ncclSuccess;
+  RCC_TRY(rcc_comm_broadcast(m->mpi, &root, sizeof root, RCC_DT_U8, 0));
+  if (!root.ok)
+    return rcc_fail(RCC_ERR_CUDA,
+                    "comm_nccl.c: rcc_comm_init(\"nccl\"): rank 0 could not create the NCCL "
+                    "unique id; use \"mpi\"");
+  RCC_CHECK_NCCL(ncclCommInitRank(&m->nccl, c->size, root.id, c->rank));
   return RCC_OK;
 }
 

@@ -10,7 +10,9 @@
 #define RCC_CHECK_CUDA(call)                                                                       \
   do {                                                                                             \
     cudaError_t rcc_cuda_err_ = (call);                                                            \
-    if (rcc_cuda_err_ != cudaSuccess)                                                              \
+    if (rcc_cuda_err_ != cudaSuccess) {                                                            \
+      (void)cudaGetLastError(); /* else the next launch check would report it again */             \
       return rcc_fail(RCC_ERR_CUDA, "%s:%d: %s failed: %s (%s)", __FILE__, __LINE__, #call,        \
                       cudaGetErrorString(rcc_cuda_err_), cudaGetErrorName(rcc_cuda_err_));         \
+    }                                                                                              \
   } while (0)

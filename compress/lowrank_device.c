@@ -1,7 +1,8 @@
-/* nullu methods svd and whitened on a backend (twins of lowrank_svd.c and
- * lowrank_whitened.c). The SVD is always the exact float64 one (rcc_backend_svd_f64, gesvd
- * on cuSOLVER): no randomized path on the device. cuSOLVER's gesvd on the ViT-B/32 shapes
- * (768 x 768, 3072 x 768, 768 x 3072) is expected to be fast enough for one layer at a time
+/* nullu methods svd, whitened and residual on a backend (twins of lowrank_svd.c,
+ * lowrank_whitened.c and lowrank_residual.c). The SVD is always the exact float64 one
+ * (rcc_backend_svd_f64, gesvd on cuSOLVER): no randomized path on the device. cuSOLVER's gesvd on
+ * the ViT-B/32 shapes (768 x 768, 3072 x 768, 768 x 3072) is expected to be fast enough for one
+ * layer at a time
  * -- to be measured on a GPU. Only the spectrum (k values), the row energies (m values) and
  * the factors cross to the host; the rank rule is rcc_rank_select, as on the host. */
 #include <math.h>
@@ -51,7 +52,9 @@ static rcc_status_t factor_on(rcc_dev_bufs_t *bufs, double *dA, int m, int n, co
     st = rcc_backend_trsm_f64(be, true, RCC_TRIANGLE_LOWER, false, r, n, dL, n, dVt, n);
   if (st == RCC_OK) st = rcc_backend_f64_to_f32(be, dVf, dVt, (int64_t)r * n);
   if (st == RCC_OK &&
-      (!(Uf = malloc((size_t)m * r * sizeof *Uf)) || !(Vf = malloc((size_t)r * n * sizeof *Vf))))
+      /* + 1: rank 0 (a zero residual) must not read as out of memory from malloc(0) */
+      (!(Uf = malloc(((size_t)m * r + 1) * sizeof *Uf)) ||
+       !(Vf = malloc(((size_t)r * n + 1) * sizeof *Vf))))
     st = rcc_fail(RCC_ERR_NOMEM, "compress/lowrank_device.c: factors of rank %d for %d x %d", r, m,
                   n);
   if (st == RCC_OK) st = rcc_backend_download(be, Vf, dVf, (size_t)r * n * sizeof *Vf);
@@ -78,6 +81,14 @@ static rcc_status_t upload_as_double(rcc_dev_bufs_t *bufs, const float *W, int m
   if (!dW || !*dA) return RCC_ERR_NOMEM; /* rcc_backend_alloc has said why */
   RCC_TRY(rcc_backend_upload(bufs->be, dW, W, count * sizeof *W));
   return rcc_backend_f32_to_f64(bufs->be, *dA, dW, (int64_t)count);
+}
+
+/* *dA (m, n) float64 on the backend, a copy of the host A. */
+static rcc_status_t upload_doubles(rcc_dev_bufs_t *bufs, const double *A, int m, int n,
+                                   double **dA) {
+  const size_t count = (size_t)m * n;
+  if (!(*dA = rcc_dev_alloc(bufs, count * sizeof **dA))) return RCC_ERR_NOMEM;
+  return rcc_backend_upload(bufs->be, *dA, A, count * sizeof *A);
 }
 
 static rcc_status_t check_args(rcc_backend_t be, const float *W, int m, int n,
@@ -123,10 +134,10 @@ static rcc_status_t damped_cholesky_on(rcc_dev_bufs_t *bufs, const double *H, in
   return st;
 }
 
-rcc_status_t rcc_lowrank_whitened_on(rcc_backend_t be, const float *W, int m, int n,
-                                     const double *H, double damp, const rcc_rank_rule_t *rule,
-                                     rcc_lowrank_t *out) {
-  RCC_TRY(check_args(be, W, m, n, rule, out, "rcc_lowrank_whitened_on"));
+/* The whitened factorisation of the float W (A_d NULL) or of the float64 A_d (m, n). */
+static rcc_status_t whitened_on(rcc_backend_t be, const float *W, const double *A_d, int m, int n,
+                                const double *H, double damp, const rcc_rank_rule_t *rule,
+                                rcc_lowrank_t *out) {
   if (!H) return rcc_fail(RCC_ERR_ARG, "compress/lowrank_device.c: H is NULL");
   if (!(damp >= 0.0) || !isfinite(damp))
     return rcc_fail(RCC_ERR_ARG, "compress/lowrank_device.c: damp %g", damp);
@@ -135,7 +146,8 @@ rcc_status_t rcc_lowrank_whitened_on(rcc_backend_t be, const float *W, int m, in
   double *dL = NULL, *dAL = NULL;
   rcc_status_t st = damped_cholesky_on(&bufs, H, n, damp, &dL);
   double *dA = NULL;
-  if (st == RCC_OK) st = upload_as_double(&bufs, W, m, n, &dA);
+  if (st == RCC_OK)
+    st = W ? upload_as_double(&bufs, W, m, n, &dA) : upload_doubles(&bufs, A_d, m, n, &dA);
   if (st == RCC_OK && !(dAL = rcc_dev_alloc(&bufs, (size_t)m * n * sizeof *dAL)))
     st = RCC_ERR_NOMEM;
   /* A L with the full square L: its upper triangle is zero, and a GEMM into a separate
@@ -144,5 +156,39 @@ rcc_status_t rcc_lowrank_whitened_on(rcc_backend_t be, const float *W, int m, in
     st = rcc_backend_gemm_f64(be, false, false, m, n, n, 1.0, dA, n, dL, n, 0.0, dAL, n);
   if (st == RCC_OK) st = factor_on(&bufs, dAL, m, n, dL, rule, out, NULL);
   rcc_dev_release(&bufs);
+  return st;
+}
+
+rcc_status_t rcc_lowrank_whitened_on(rcc_backend_t be, const float *W, int m, int n,
+                                     const double *H, double damp, const rcc_rank_rule_t *rule,
+                                     rcc_lowrank_t *out) {
+  RCC_TRY(check_args(be, W, m, n, rule, out, "rcc_lowrank_whitened_on"));
+  return whitened_on(be, W, NULL, m, n, H, damp, rule, out);
+}
+
+rcc_status_t rcc_lowrank_residual_on(rcc_backend_t be, const float *W, const float *S, int m, int n,
+                                     const double *H, double damp, const rcc_rank_rule_t *rule,
+                                     rcc_lowrank_t *out) {
+  if (!S) return rcc_fail(RCC_ERR_ARG, "compress/lowrank_device.c: S is NULL");
+  RCC_TRY(check_args(be, W, m, n, rule, out, "rcc_lowrank_residual_on"));
+  /* R = W - S in float64 on the host: as many bytes to upload as W and S in float32, and
+   * the difference is then the host twin's exactly. */
+  const size_t count = (size_t)m * n;
+  double *R = malloc(count * sizeof *R);
+  if (!R) return rcc_fail(RCC_ERR_NOMEM, "compress/lowrank_device.c: residual of %d x %d", m, n);
+  for (size_t i = 0; i < count; i++)
+    R[i] = (double)W[i] - (double)S[i];
+  rcc_status_t st;
+  if (H) {
+    st = whitened_on(be, NULL, R, m, n, H, damp, rule, out);
+  } else {
+    memset(out, 0, sizeof *out);
+    rcc_dev_bufs_t bufs = {.be = be};
+    double *dA = NULL;
+    st = upload_doubles(&bufs, R, m, n, &dA);
+    if (st == RCC_OK) st = factor_on(&bufs, dA, m, n, NULL, rule, out, NULL);
+    rcc_dev_release(&bufs);
+  }
+  free(R);
   return st;
 }

@@ -102,6 +102,11 @@ rcc_status_t rcc_check_finite_f64(const double *x, int64_t count, const char *wh
 rcc_status_t rcc_wanda_check(const float *W, const uint8_t *mask, int m, int n,
                              const double *col_sq, double sparsity, rcc_nm_t nm, const char *where);
 
+/* The argument checks of rcc_prune_sparsegpt (shared with its device twin). */
+rcc_status_t rcc_sparsegpt_check(const float *W, const uint8_t *mask, int m, int n, const double *H,
+                                 double sparsity, rcc_nm_t nm, int block_size, double damp_percent,
+                                 const char *where);
+
 /* Number of kept (non-zero) mask entries. */
 int64_t rcc_mask_count(const uint8_t *mask, int64_t numel);
 

@@ -1,7 +1,7 @@
-/* dare methods magnitude (per layer or N:M) and wanda on a backend, twins of
- * prune_magnitude.c and prune_wanda.c. The backend builds the scores and selects (the
- * sorting work); the mask comes back and the element-wise passes that follow (zeroing the
- * pruned weights, the row-L1 rescale in float64) run on the host on the host's own
+/* dare methods magnitude (per layer, N:M, and global scope's per-layer threshold) and
+ * wanda on a backend, twins of prune_magnitude.c and prune_wanda.c. The backend builds the scores
+ * and selects (the sorting work); the mask comes back and the element-wise passes that follow
+ * (zeroing the pruned weights, the row-L1 rescale in float64) run on the host on the host's own
  * formulas, since the weights are host arrays on both sides of the call. The backend's
  * order of scores prunes the lower index first among equals, as compress/prune.h does. */
 #include <math.h>
@@ -91,4 +91,35 @@ rcc_status_t rcc_prune_wanda_on(rcc_backend_t be, float *W, uint8_t *mask, int m
   for (int64_t i = 0; i < (int64_t)m * n; i++)
     if (!mask[i]) W[i] = 0.0f;
   return RCC_OK;
+}
+
+rcc_status_t rcc_prune_threshold_on(rcc_backend_t be, float *W, uint8_t *mask, int64_t numel,
+                                    float threshold) {
+  const char *where = "prune_device.c: rcc_prune_threshold_on";
+  if (!be || !W || !mask || numel < 0)
+    return rcc_fail(RCC_ERR_ARG, "%s: need be, W, mask and numel >= 0 (got %lld)", where,
+                    (long long)numel);
+  if (isnan(threshold)) return rcc_fail(RCC_ERR_ARG, "%s: NaN threshold", where);
+  if (numel == 0) return RCC_OK;
+  /* The host keeps |W| >= t; the backend keeps |W| > its threshold. Floats being discrete,
+   * |W| >= t is |W| > the float below t when t > 0, and always true when t <= 0. */
+  const float below = threshold > 0.0f ? nextafterf(threshold, 0.0f) : -1.0f;
+  rcc_dev_bufs_t bufs = {.be = be};
+  float *dW = rcc_dev_alloc(&bufs, (size_t)numel * sizeof *dW);
+  uint8_t *dM = rcc_dev_alloc(&bufs, (size_t)numel);
+  uint8_t *sel = malloc((size_t)numel);
+  rcc_status_t st = (dW && dM) ? RCC_OK : RCC_ERR_NOMEM;
+  if (st == RCC_OK && !sel)
+    st = rcc_fail(RCC_ERR_NOMEM, "%s: %lld mask bytes", where, (long long)numel);
+  if (st == RCC_OK) st = rcc_backend_upload(be, dW, W, (size_t)numel * sizeof *W);
+  if (st == RCC_OK) st = rcc_backend_threshold_mask(be, dW, numel, below, dM);
+  if (st == RCC_OK) st = rcc_backend_download(be, sel, dM, (size_t)numel);
+  /* A NaN weight: the host's |W| < t is false, so it keeps it; the backend prunes it. */
+  for (int64_t i = 0; st == RCC_OK && i < numel; i++) {
+    if (!sel[i] && !isnan(W[i])) mask[i] = 0;
+    if (!mask[i]) W[i] = 0.0f;
+  }
+  free(sel);
+  rcc_dev_release(&bufs);
+  return st;
 }

@@ -92,20 +92,27 @@ static void sweep_row(double *w, uint8_t *mk, double *err, const double *Hinv, i
   }
 }
 
+rcc_status_t rcc_sparsegpt_check(const float *W, const uint8_t *mask, int m, int n, const double *H,
+                                 double sparsity, rcc_nm_t nm, int block_size, double damp_percent,
+                                 const char *where) {
+  if (!W || !mask || !H || m < 1 || n < 1)
+    return rcc_fail(RCC_ERR_ARG, "%s: need W, mask, H and m, n >= 1 (got %d x %d)", where, m, n);
+  RCC_TRY(rcc_sparsity_check(sparsity, where));
+  RCC_TRY(rcc_nm_check(nm, n, where));
+  if (block_size < 1 || (nm.n > 0 && block_size % nm.m != 0))
+    return rcc_fail(RCC_ERR_ARG, "%s: block size %d must be >= 1 and a multiple of M = %d", where,
+                    block_size, nm.m);
+  if (!(damp_percent >= 0.0))
+    return rcc_fail(RCC_ERR_ARG, "%s: damping %g is negative or NaN", where, damp_percent);
+  RCC_TRY(rcc_check_finite_f32(W, (int64_t)m * n, where));
+  RCC_TRY(rcc_check_finite_f64(H, (int64_t)n * n, where));
+  return RCC_OK;
+}
+
 rcc_status_t rcc_prune_sparsegpt(float *W, uint8_t *mask, int m, int n, const double *H,
                                  double sparsity, rcc_nm_t nm, int block_size,
                                  double damp_percent) {
-  if (!W || !mask || !H || m < 1 || n < 1)
-    return rcc_fail(RCC_ERR_ARG, "%s: need W, mask, H and m, n >= 1 (got %d x %d)", WHERE, m, n);
-  RCC_TRY(rcc_sparsity_check(sparsity, WHERE));
-  RCC_TRY(rcc_nm_check(nm, n, WHERE));
-  if (block_size < 1 || (nm.n > 0 && block_size % nm.m != 0))
-    return rcc_fail(RCC_ERR_ARG, "%s: block size %d must be >= 1 and a multiple of M = %d", WHERE,
-                    block_size, nm.m);
-  if (!(damp_percent >= 0.0))
-    return rcc_fail(RCC_ERR_ARG, "%s: damping %g is negative or NaN", WHERE, damp_percent);
-  RCC_TRY(rcc_check_finite_f32(W, (int64_t)m * n, WHERE));
-  RCC_TRY(rcc_check_finite_f64(H, (int64_t)n * n, WHERE));
+  RCC_TRY(rcc_sparsegpt_check(W, mask, m, n, H, sparsity, nm, block_size, damp_percent, WHERE));
 
   const int B = block_size < n ? block_size : n;
   const size_t mn = (size_t)m * n, mb = (size_t)m * B;

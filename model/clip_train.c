@@ -2,9 +2,12 @@
  * the ops of grad_ops.h so that every activation the backward needs is kept, and the
  * backward through both towers down to the lowest trainable parameter.
  *
- * Storage: trainable tensors live in one flat params array (gradients in a second one of
- * the same layout); frozen tensors point into the copy-on-write mapping of
- * model.safetensors (kept open) or, for compressed factors, into owned copies. Every layer
+ * Storage, all of it in the backend's memory: trainable tensors live in one flat params
+ * array (gradients in a second one of the same layout); frozen tensors are owned copies
+ * uploaded at creation, except on the cpu backend, whose memory is the host's: there file
+ * tensors point into the copy-on-write mapping of model.safetensors (kept open), as they
+ * always did. Host inputs (pixels, token ids, pooled rows) are uploaded per forward into
+ * buffers of the model; on the cpu backend they are read in place. Every layer
  * reads its tensors through pointers fixed at creation, so values written into params
  * take effect on the next forward. Activations of the last forward of each tower live in
  * one arena per tower; the backward's temporaries in one shared scratch buffer. */
@@ -15,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/backend_train.h"
 #include "io/safetensors.h"
 #include "model/grad_ops.h"
 
@@ -61,8 +65,12 @@ typedef struct {
   const float *patch_w, *cls, *pos, *tok; /* frozen embeddings (tok: text only) */
   /* last forward */
   int B, T;
-  bool ready; /* a forward ran since the arena was laid out */
-  int *rows;  /* (B) pooled row of each sequence */
+  bool ready;       /* a forward ran since the arena was laid out */
+  int *rows;        /* (B) pooled row of each sequence, host */
+  int *rows_be;     /* rows in backend memory (== rows on the cpu backend) */
+  int B_cap;        /* sequences rows and rows_be hold */
+  void *input;      /* pixels or token ids in backend memory (NULL on the cpu backend) */
+  size_t input_cap; /* bytes of input */
   float *arena;
   size_t arena_cap, kept; /* floats allocated / laid out by the last forward */
   tacts_t *acts;
@@ -83,6 +91,7 @@ typedef struct {
 
 struct rcc_clip_train {
   rcc_backend_t be;
+  bool on_host; /* the cpu backend: backend memory is host memory */
   rcc_clip_config_t cfg;
   rcc_safetensors_t *st;
   float logit_scale;
@@ -93,7 +102,7 @@ struct rcc_clip_train {
   int n_groups, cap_groups;
   int64_t n_params;
   float *params, *grads;
-  void **owned; /* owned copies of frozen factors */
+  void **owned; /* owned copies (backend memory) of frozen tensors */
   int n_owned, cap_owned;
   float *scratch;
   size_t scratch_cap;
@@ -101,8 +110,9 @@ struct rcc_clip_train {
 
 /* ---------------------------------------------------------------- creation */
 
-static rcc_status_t file_tensor(rcc_clip_train_t *t, const char *name, int64_t numel,
-                                const float **out) {
+/* The host (mapped) data of a float tensor of the file. */
+static rcc_status_t file_host(rcc_clip_train_t *t, const char *name, int64_t numel,
+                              const float **out) {
   const rcc_tensor_t *x = rcc_st_find(t->st, name);
   if (!x) return rcc_fail(RCC_ERR_FORMAT, "clip_train.c: model.safetensors: no tensor '%s'", name);
   if (x->dtype != RCC_DTYPE_F32 || x->numel != numel)
@@ -114,7 +124,21 @@ static rcc_status_t file_tensor(rcc_clip_train_t *t, const char *name, int64_t n
   return RCC_OK;
 }
 
-/* An owned copy of `bytes` of src (freed with the model). */
+static rcc_status_t own_copy(rcc_clip_train_t *t, const void *src, size_t bytes, void **out);
+
+/* A frozen tensor of the file where the backend reads it. */
+static rcc_status_t file_tensor(rcc_clip_train_t *t, const char *name, int64_t numel,
+                                const float **out) {
+  const float *host;
+  RCC_TRY(file_host(t, name, numel, &host));
+  if (t->on_host) {
+    *out = host;
+    return RCC_OK;
+  }
+  return own_copy(t, host, (size_t)numel * sizeof(float), (void **)out);
+}
+
+/* An owned copy of `bytes` of host src in backend memory (freed with the model). */
 static rcc_status_t own_copy(rcc_clip_train_t *t, const void *src, size_t bytes, void **out) {
   if (t->n_owned == t->cap_owned) {
     int cap = t->cap_owned ? 2 * t->cap_owned : 64;
@@ -123,10 +147,10 @@ static rcc_status_t own_copy(rcc_clip_train_t *t, const void *src, size_t bytes,
     t->owned = grown;
     t->cap_owned = cap;
   }
-  void *p = malloc(bytes ? bytes : 1);
-  if (!p) return rcc_fail(RCC_ERR_NOMEM, "clip_train.c: out of memory copying %zu bytes", bytes);
-  memcpy(p, src, bytes);
+  void *p = rcc_backend_alloc(t->be, bytes ? bytes : 1);
+  if (!p) return rcc_fail_context(RCC_ERR_NOMEM, "clip_train.c: copy of %zu bytes", bytes);
   t->owned[t->n_owned++] = p;
+  RCC_TRY(rcc_backend_upload(t->be, p, src, bytes));
   *out = p;
   return RCC_OK;
 }
@@ -159,10 +183,13 @@ static rcc_status_t add_group(rcc_clip_train_t *t, const char *prefix, const cha
 static rcc_status_t init_layernorm(rcc_clip_train_t *t, tln_t *ln, const char *prefix, int D,
                                    bool train) {
   char name[200];
+  /* a trainable tensor starts from the file's host data and lives in params */
+  rcc_status_t (*get)(rcc_clip_train_t *, const char *, int64_t, const float **) =
+      train ? file_host : file_tensor;
   snprintf(name, sizeof name, "%s.weight", prefix);
-  RCC_TRY(file_tensor(t, name, D, &ln->w));
+  RCC_TRY(get(t, name, D, &ln->w));
   snprintf(name, sizeof name, "%s.bias", prefix);
-  RCC_TRY(file_tensor(t, name, D, &ln->b));
+  RCC_TRY(get(t, name, D, &ln->b));
   if (!train) return RCC_OK;
   RCC_TRY(add_group(t, prefix, "weight", RCC_PARAM_LN_WEIGHT, -1, D, ln->w, &ln->w, &ln->gw, NULL));
   return add_group(t, prefix, "bias", RCC_PARAM_LN_BIAS, -1, D, ln->b, &ln->b, &ln->gb, NULL);
@@ -178,7 +205,7 @@ static rcc_status_t init_linear(rcc_clip_train_t *t, int i, const char *name, in
   L->op.n = n;
   if (has_bias) {
     snprintf(key, sizeof key, "%s.bias", name);
-    RCC_TRY(file_tensor(t, key, m, &L->op.bias));
+    RCC_TRY((w.bias ? file_host : file_tensor)(t, key, m, &L->op.bias));
     if (w.bias)
       RCC_TRY(add_group(t, name, "bias", RCC_PARAM_BIAS, i, m, L->op.bias, &L->op.bias, &L->g.dbias,
                         NULL));
@@ -279,16 +306,14 @@ static rcc_status_t place_params(rcc_clip_train_t *t) {
   t->params = rcc_backend_alloc(t->be, bytes);
   t->grads = rcc_backend_alloc(t->be, bytes);
   if (!t->params || !t->grads) return rcc_fail_context(RCC_ERR_NOMEM, "clip_train.c: parameters");
-  memset(t->grads, 0, bytes);
+  RCC_TRY(rcc_train_fill(t->be, t->grads, 0.0f, t->n_params));
   for (int i = 0; i < t->n_groups; i++) {
     group_t *g = &t->groups[i];
     float *p = t->params + g->pub.offset;
-    if (g->src) {
-      memcpy(p, g->src, (size_t)g->pub.count * sizeof *p);
-    } else {
-      for (int64_t j = 0; j < g->pub.count; j++)
-        p[j] = 1.0f;
-    }
+    if (g->src)
+      RCC_TRY(rcc_backend_upload(t->be, p, g->src, (size_t)g->pub.count * sizeof *p));
+    else
+      RCC_TRY(rcc_train_fill(t->be, p, 1.0f, g->pub.count));
     *g->value = p;
     *g->grad = t->grads + g->pub.offset;
     if (g->mut) *g->mut = p;
@@ -299,13 +324,11 @@ static rcc_status_t place_params(rcc_clip_train_t *t) {
 rcc_status_t rcc_clip_train_create(const char *model_dir, rcc_backend_t be,
                                    rcc_factored_t *const *layers, int num_layers,
                                    rcc_clip_trainable_t which, rcc_clip_train_t **out) {
-  if (rcc_backend_kind(be) != RCC_BACKEND_CPU)
-    return rcc_fail(RCC_ERR_UNSUPPORTED,
-                    "clip_train.c: training runs on the cpu backend only (got %s)",
-                    rcc_backend_describe(be));
+  if (!be) return rcc_fail(RCC_ERR_ARG, "clip_train.c: NULL backend");
   rcc_clip_train_t *t = calloc(1, sizeof *t);
   if (!t) return rcc_fail(RCC_ERR_NOMEM, "clip_train.c: out of memory");
   t->be = be;
+  t->on_host = !rcc_backend_device_path(be);
   char path[4096];
   rcc_status_t st;
   snprintf(path, sizeof path, "%s/config.json", model_dir);
@@ -322,7 +345,7 @@ rcc_status_t rcc_clip_train_create(const char *model_dir, rcc_backend_t be,
     goto fail;
   }
   const float *ls = NULL;
-  if ((st = file_tensor(t, "logit_scale", 1, &ls)) != RCC_OK) goto fail;
+  if ((st = file_host(t, "logit_scale", 1, &ls)) != RCC_OK) goto fail;
   t->logit_scale = expf(*ls);
   if (!(t->lin = calloc((size_t)t->n_lin, sizeof *t->lin))) {
     st = rcc_fail(RCC_ERR_NOMEM, "clip_train.c: out of memory");
@@ -348,11 +371,13 @@ void rcc_clip_train_free(rcc_clip_train_t *t) {
   for (int i = 0; i < 2; i++) {
     free(towers[i]->blocks);
     free(towers[i]->acts);
+    if (towers[i]->rows_be != towers[i]->rows) rcc_backend_release(t->be, towers[i]->rows_be);
     free(towers[i]->rows);
+    rcc_backend_release(t->be, towers[i]->input);
     rcc_backend_release(t->be, towers[i]->arena);
   }
   for (int i = 0; i < t->n_owned; i++)
-    free(t->owned[i]);
+    rcc_backend_release(t->be, t->owned[i]);
   free(t->owned);
   free(t->groups);
   free(t->lin);
@@ -367,8 +392,8 @@ const rcc_clip_config_t *rcc_clip_train_config(const rcc_clip_train_t *t) { retu
 int64_t rcc_clip_train_num_params(const rcc_clip_train_t *t) { return t->n_params; }
 float *rcc_clip_train_params(rcc_clip_train_t *t) { return t->params; }
 float *rcc_clip_train_grads(rcc_clip_train_t *t) { return t->grads; }
-void rcc_clip_train_zero_grads(rcc_clip_train_t *t) {
-  memset(t->grads, 0, (size_t)t->n_params * sizeof *t->grads);
+rcc_status_t rcc_clip_train_zero_grads(rcc_clip_train_t *t) {
+  return rcc_train_fill(t->be, t->grads, 0.0f, t->n_params);
 }
 int rcc_clip_train_num_groups(const rcc_clip_train_t *t) { return t->n_groups; }
 const rcc_clip_param_group_t *rcc_clip_train_group(const rcc_clip_train_t *t, int g) {
@@ -451,9 +476,19 @@ static rcc_status_t reserve_acts(rcc_clip_train_t *t, ttower_t *tw, int B, int T
       return rcc_fail_context(RCC_ERR_NOMEM, "clip_train.c: activations of %d x %d tokens", B, T);
     tw->arena_cap = c.off;
   }
-  int *rows = realloc(tw->rows, (size_t)B * sizeof *rows);
-  if (!rows) return rcc_fail(RCC_ERR_NOMEM, "clip_train.c: out of memory");
-  tw->rows = rows;
+  if (B > tw->B_cap) {
+    int *rows = realloc(tw->rows, (size_t)B * sizeof *rows);
+    if (!rows) return rcc_fail(RCC_ERR_NOMEM, "clip_train.c: out of memory");
+    tw->rows = rows;
+    if (t->on_host) {
+      tw->rows_be = rows;
+    } else {
+      rcc_backend_release(t->be, tw->rows_be);
+      if (!(tw->rows_be = rcc_backend_alloc(t->be, (size_t)B * sizeof *rows)))
+        return rcc_fail_context(RCC_ERR_NOMEM, "clip_train.c: pooled rows of %d sequences", B);
+    }
+    tw->B_cap = B;
+  }
   tw->kept = c.off;
   cursor_t place = {tw->arena, 0};
   layout(tw, &place, B, T);
@@ -470,6 +505,32 @@ static rcc_status_t reserve_scratch(rcc_clip_train_t *t, size_t floats) {
     return rcc_fail_context(RCC_ERR_NOMEM, "clip_train.c: backward scratch");
   t->scratch_cap = floats;
   return RCC_OK;
+}
+
+/* Host input of `bytes` where the backend reads it: in place on the cpu backend, else
+ * uploaded into the tower's input buffer. */
+static rcc_status_t stage_input(rcc_clip_train_t *t, ttower_t *tw, const void *host, size_t bytes,
+                                const void **out) {
+  if (t->on_host) {
+    *out = host;
+    return RCC_OK;
+  }
+  if (bytes > tw->input_cap) {
+    rcc_backend_release(t->be, tw->input);
+    tw->input_cap = 0;
+    if (!(tw->input = rcc_backend_alloc(t->be, bytes)))
+      return rcc_fail_context(RCC_ERR_NOMEM, "clip_train.c: input of %zu bytes", bytes);
+    tw->input_cap = bytes;
+  }
+  RCC_TRY(rcc_backend_upload(t->be, tw->input, host, bytes));
+  *out = tw->input;
+  return RCC_OK;
+}
+
+/* The host pooled rows where the backend reads them. */
+static rcc_status_t stage_rows(rcc_clip_train_t *t, ttower_t *tw) {
+  if (t->on_host) return RCC_OK;
+  return rcc_backend_upload(t->be, tw->rows_be, tw->rows, (size_t)tw->B * sizeof *tw->rows);
 }
 
 /* ---------------------------------------------------------------- forward */
@@ -508,7 +569,7 @@ static rcc_status_t tower_forward(rcc_clip_train_t *t, ttower_t *tw, bool causal
     RCC_TRY(rcc_grad_linear_forward(be, out, a->Pf2, a->zf2, a->ga, N, &bl->fc2->op));
     RCC_TRY(rcc_grad_residual_forward(be, out, out, a->xm, (int64_t)N * D));
   }
-  RCC_TRY(rcc_grad_pool_forward(be, tw->pooled, tw->x_out, tw->rows, B, T, D));
+  RCC_TRY(rcc_grad_pool_forward(be, tw->pooled, tw->x_out, tw->rows_be, B, T, D));
   RCC_TRY(rcc_grad_layernorm_forward(be, tw->pooled_n, tw->meanp, tw->rstdp, tw->pooled,
                                      tw->ln_post.w, tw->ln_post.b, B, D, eps));
   RCC_TRY(apply_mask(be, tw->proj));
@@ -528,12 +589,17 @@ rcc_status_t rcc_clip_train_image_forward(rcc_clip_train_t *t, const float *pixe
   RCC_TRY(reserve_acts(t, tw, B, T));
   /* the im2col matrix only feeds the frozen patch weight: scratch, not kept */
   RCC_TRY(reserve_scratch(t, (size_t)B * (T - 1) * K));
-  RCC_TRY(rcc_grad_patch_embed_forward(t->be, tw->emb, t->scratch, pixels, tw->patch_w, tw->cls,
+  const void *px;
+  RCC_TRY(stage_input(t, tw, pixels,
+                      (size_t)B * c->num_channels * c->image_size * c->image_size * sizeof *pixels,
+                      &px));
+  RCC_TRY(rcc_grad_patch_embed_forward(t->be, tw->emb, t->scratch, px, tw->patch_w, tw->cls,
                                        tw->pos, B, c->num_channels, c->image_size, p, D));
   RCC_TRY(rcc_grad_layernorm_forward(t->be, tw->acts[0].x, tw->mean0, tw->rstd0, tw->emb,
                                      tw->ln_pre.w, tw->ln_pre.b, B * T, D, c->layer_norm_eps));
   for (int b = 0; b < B; b++)
     tw->rows[b] = 0; /* the class token */
+  RCC_TRY(stage_rows(t, tw));
   return tower_forward(t, tw, false, emb);
 }
 
@@ -567,10 +633,13 @@ rcc_status_t rcc_clip_train_text_forward(rcc_clip_train_t *t, const int32_t *ids
                       ids[i], (long long)(i / T), (long long)(i % T), c->vocab_size);
   tw->ready = false;
   RCC_TRY(reserve_acts(t, tw, B, T));
-  RCC_TRY(rcc_grad_token_embed_forward(t->be, tw->acts[0].x, ids, tw->tok, tw->pos, B, T,
+  const void *ids_be;
+  RCC_TRY(stage_input(t, tw, ids, (size_t)B * T * sizeof *ids, &ids_be));
+  RCC_TRY(rcc_grad_token_embed_forward(t->be, tw->acts[0].x, ids_be, tw->tok, tw->pos, B, T,
                                        c->hidden_size));
   for (int b = 0; b < B; b++)
     tw->rows[b] = pooled_position(ids + (size_t)b * T, T, c->eos_token_id);
+  RCC_TRY(stage_rows(t, tw));
   return tower_forward(t, tw, true, emb);
 }
 
@@ -602,29 +671,29 @@ static rcc_status_t block_backward(rcc_clip_train_t *t, const ttower_t *tw, int 
   float *dga = datt + (size_t)B * H * T * T, *da = dga + NI, *lin_scratch = da + NI;
 
   /* MLP: out = xm + fc2(act(fc1(ln2(xm)))) */
-  memset(dga, 0, NI * sizeof *dga);
+  RCC_TRY(rcc_train_fill(be, dga, 0.0f, (int64_t)NI));
   RCC_TRY(rcc_grad_linear_backward(be, dga, &bl->fc2->g, dres, a->ga, a->Pf2, a->zf2, N,
                                    &bl->fc2->op, lin_scratch));
-  memset(da, 0, NI * sizeof *da);
+  RCC_TRY(rcc_train_fill(be, da, 0.0f, (int64_t)NI));
   RCC_TRY(rcc_grad_activation_backward(be, c->act, da, dga, a->a, (int64_t)NI));
-  memset(dtmp, 0, ND * sizeof *dtmp);
+  RCC_TRY(rcc_train_fill(be, dtmp, 0.0f, (int64_t)ND));
   RCC_TRY(rcc_grad_linear_backward(be, dtmp, &bl->fc1->g, da, a->h2, a->Pf1, a->zf1, N,
                                    &bl->fc1->op, lin_scratch));
   /* the residual passes dres through unchanged; the LayerNorm adds its part: dres = d xm */
   RCC_TRY(rcc_grad_layernorm_backward(be, dres, bl->ln2.gw, bl->ln2.gb, dtmp, a->xm, bl->ln2.w,
                                       a->mean2, a->rstd2, N, D));
   /* attention: xm = x + out_proj(attn(q, k, v of ln1(x))) */
-  memset(dtmp, 0, ND * sizeof *dtmp);
+  RCC_TRY(rcc_train_fill(be, dtmp, 0.0f, (int64_t)ND));
   RCC_TRY(rcc_grad_linear_backward(be, dtmp, &bl->o->g, dres, a->ctx, a->Po, a->zo, N, &bl->o->op,
                                    lin_scratch));
-  memset(dq, 0, 3 * ND * sizeof *dq);
+  RCC_TRY(rcc_train_fill(be, dq, 0.0f, 3 * (int64_t)ND));
   RCC_TRY(rcc_grad_attention_backward(be, dq, dk, dv, datt, dtmp, a->att, a->q, a->k, a->v, B, T, D,
                                       H));
   /* dh1 is needed for the input's gradient or LayerNorm 1's parameters; the text tower's
    * first block needs neither when its LayerNorms are frozen (embeddings never train) */
   const bool need_dh1 = need_dinput || bl->ln1.gw;
   float *dh1 = need_dh1 ? dtmp : NULL;
-  if (dh1) memset(dh1, 0, ND * sizeof *dh1);
+  if (dh1) RCC_TRY(rcc_train_fill(be, dh1, 0.0f, (int64_t)ND));
   RCC_TRY(rcc_grad_linear_backward(be, dh1, &bl->q->g, dq, a->h1, a->Pq, a->zq, N, &bl->q->op,
                                    lin_scratch));
   RCC_TRY(rcc_grad_linear_backward(be, dh1, &bl->k->g, dk, a->h1, a->Pk, a->zk, N, &bl->k->op,
@@ -650,13 +719,13 @@ static rcc_status_t tower_backward(rcc_clip_train_t *t, ttower_t *tw, const floa
   float *dres = t->scratch, *dpn = dres + ND, *dpool = dpn + (size_t)B * D;
   float *lin_scratch = dpool + (size_t)B * D;
   /* head: emb = proj(LN(pool(x_out))) */
-  memset(dpn, 0, 2 * (size_t)B * D * sizeof *dpn);
+  RCC_TRY(rcc_train_fill(t->be, dpn, 0.0f, 2 * (int64_t)B * D));
   RCC_TRY(rcc_grad_linear_backward(t->be, dpn, &tw->proj->g, d_emb, tw->pooled_n, tw->Pp, tw->zp, B,
                                    &tw->proj->op, lin_scratch));
   RCC_TRY(rcc_grad_layernorm_backward(t->be, dpool, tw->ln_post.gw, tw->ln_post.gb, dpn, tw->pooled,
                                       tw->ln_post.w, tw->meanp, tw->rstdp, B, D));
-  memset(dres, 0, ND * sizeof *dres);
-  RCC_TRY(rcc_grad_pool_backward(t->be, dres, dpool, tw->rows, B, T, D));
+  RCC_TRY(rcc_train_fill(t->be, dres, 0.0f, (int64_t)ND));
+  RCC_TRY(rcc_grad_pool_backward(t->be, dres, dpool, tw->rows_be, B, T, D));
   for (int l = c->num_layers - 1; l >= 0; l--)
     RCC_TRY(block_backward(t, tw, l, dres, l > 0 || (tw->vision && tw->ln_pre.gw)));
   /* vision: x0 = pre_layrnorm(embeddings); the frozen embeddings need no gradient */
@@ -691,15 +760,15 @@ rcc_status_t rcc_clip_train_export_layer(const rcc_clip_train_t *t, int i, rcc_f
                     "clip_train.c: export: layer %d (%s) does not have the form of the "
                     "destination (%d x %d, rank %d)",
                     i, L->name, f->m, f->n, f->rank);
-  if (f->S) memcpy(f->S, op->W, (size_t)op->m * op->n * sizeof *f->S);
+  if (f->S) RCC_TRY(rcc_backend_download(t->be, f->S, op->W, (size_t)op->m * op->n * sizeof *f->S));
   if (op->rank > 0) {
-    memcpy(f->U, op->U, (size_t)op->m * op->rank * sizeof *f->U);
-    memcpy(f->V, op->V, (size_t)op->rank * op->n * sizeof *f->V);
+    RCC_TRY(rcc_backend_download(t->be, f->U, op->U, (size_t)op->m * op->rank * sizeof *f->U));
+    RCC_TRY(rcc_backend_download(t->be, f->V, op->V, (size_t)op->rank * op->n * sizeof *f->V));
   }
   if (op->alpha) {
     if (!f->alpha && !(f->alpha = malloc((size_t)op->m * sizeof *f->alpha)))
       return rcc_fail(RCC_ERR_NOMEM, "clip_train.c: export: out of memory");
-    memcpy(f->alpha, op->alpha, (size_t)op->m * sizeof *f->alpha);
+    RCC_TRY(rcc_backend_download(t->be, f->alpha, op->alpha, (size_t)op->m * sizeof *f->alpha));
   }
   return RCC_OK;
 }
@@ -710,6 +779,7 @@ const float *rcc_clip_train_tensor(const rcc_clip_train_t *t, const char *name, 
       if (count) *count = t->groups[i].pub.count;
       return t->params + t->groups[i].pub.offset;
     }
+  if (!t->on_host) return NULL; /* frozen file tensors have no name-indexed device copy */
   const rcc_tensor_t *x = rcc_st_find(t->st, name);
   if (!x || x->dtype != RCC_DTYPE_F32) return NULL;
   if (count) *count = x->numel;

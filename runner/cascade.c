@@ -673,11 +673,7 @@ rcc_status_t rcc_cascade_run(const rcc_job_t *job, rcc_session_t *s, bool fresh)
                             .metric_name = "zero_shot_top1",
                             .outcome = "completed"};
   snprintf(c.report.backend, sizeof c.report.backend, "%s", rcc_backend_describe(s->backend));
-  rcc_status_t st = RCC_OK;
-  for (int i = 0; i < job->num_stages && st == RCC_OK; i++)
-    if (job->stages[i].enabled)
-      st = rcc_stage_check(job, &job->stages[i], rcc_backend_kind(s->backend));
-  if (st == RCC_OK) st = prepare(&c);
+  rcc_status_t st = prepare(&c);
   if (st == RCC_OK) st = validate(&c, &c.report.baseline);
   if (st == RCC_OK) {
     RCC_INFO("baseline: zero-shot top-1 %.2f%% on %d validation images", c.report.baseline,

@@ -1,12 +1,21 @@
 /* The distillation loop (see distill.h). Every rank holds the whole student and applies the
  * same update from the same summed gradients, so the ranks stay identical without
- * broadcasting parameters. */
+ * broadcasting parameters.
+ *
+ * Memory: the student, its parameters and gradients, the optimizer state and the per-entry
+ * masks live in the session backend's memory, and the step (gradient sum, pull, clipping,
+ * AdamW) runs there through backend_train.h. The loss is small (batch x classes logits,
+ * classes x width class embeddings) and stays a host computation on a cpu backend: on a
+ * device backend the student's image features and text features come down to it and their
+ * gradients go back up, once per micro-batch. On the cpu backend every "device" buffer is
+ * the host one itself, so nothing is copied and the arithmetic is what it always was. */
 #include "runner/distill.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/backend_train.h"
 #include "comm/allreduce_packed.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -28,7 +37,7 @@ typedef struct {
   float *img_t_batch;      /* (local batch, P): the teacher features of this batch */
   float *E, *dE;           /* (R, P) */
   float *K_s, *dK, *cache; /* (C, P), (C, P), ensemble cache */
-  float *start, *best;     /* parameters at the start and at the best epoch */
+  float *start, *best;     /* parameters at the start and at the best epoch (backend memory) */
   uint8_t *decay;          /* per parameter: weight decay applies */
   uint8_t *pull;           /* per parameter: alpha, pulled toward its start */
   uint8_t *frozen;         /* per parameter: never changes in this stage: a bias or LayerNorm
@@ -42,10 +51,27 @@ typedef struct {
   bool text_frozen;        /* no text layer compressed and no bias or LayerNorm in the student:
                               its class embeddings are the teacher's, and the text tower never
                               runs */
-  rcc_adamw_t opt;
+  rcc_adamw_config_t opt;
+  int64_t opt_step;      /* AdamW updates made so far */
+  float *m, *v;          /* AdamW moments (backend memory) */
+  rcc_backend_t be;      /* the session's: the student's memory */
+  rcc_backend_t loss_be; /* where the loss runs: be when it is the cpu, else own_cpu */
+  rcc_backend_t own_cpu; /* opened for the loss on a device backend, else NULL */
+  /* backend-memory twins of host buffers; the host buffer itself on the cpu backend */
+  float *E_be, *dE_be, *img_s_be, *d_img_be;
+  uint8_t *decay_be, *pull_be, *frozen_be;
 } distill_t;
 
 static void distill_free(distill_t *d) {
+  void *twins[][2] = {{d->E_be, d->E},          {d->dE_be, d->dE},       {d->img_s_be, d->img_s},
+                      {d->d_img_be, d->d_img},  {d->decay_be, d->decay}, {d->pull_be, d->pull},
+                      {d->frozen_be, d->frozen}};
+  for (size_t i = 0; i < sizeof twins / sizeof twins[0]; i++)
+    if (twins[i][0] != twins[i][1]) rcc_backend_release(d->be, twins[i][0]);
+  rcc_backend_release(d->be, d->start);
+  rcc_backend_release(d->be, d->best);
+  rcc_backend_release(d->be, d->m);
+  rcc_backend_release(d->be, d->v);
   rcc_clip_train_free(d->student);
   free(d->ids);
   free(d->K_t);
@@ -59,14 +85,41 @@ static void distill_free(distill_t *d) {
   free(d->K_s);
   free(d->dK);
   free(d->cache);
-  free(d->start);
-  free(d->best);
   free(d->decay);
   free(d->pull);
   free(d->frozen);
   free(d->order);
   free(d->batch_idx);
-  rcc_adamw_free(&d->opt);
+  rcc_backend_free(d->own_cpu);
+}
+
+/* A backend twin of host buffer `host` (bytes): the host buffer itself on the cpu backend. */
+static void *twin(distill_t *d, void *host, size_t bytes) {
+  if (!d->own_cpu) return host;
+  return rcc_backend_alloc(d->be, bytes ? bytes : 1);
+}
+
+static rcc_status_t to_host(distill_t *d, void *host, const void *be_buf, size_t bytes) {
+  if (host == be_buf || bytes == 0) return RCC_OK;
+  return rcc_backend_download(d->be, host, be_buf, bytes);
+}
+
+static rcc_status_t to_backend(distill_t *d, void *be_buf, const void *host, size_t bytes) {
+  if (host == be_buf || bytes == 0) return RCC_OK;
+  return rcc_backend_upload(d->be, be_buf, host, bytes);
+}
+
+/* count parameters from offset, into host memory `out` or, on the cpu backend, in place:
+ * *view is where they can be read. */
+static rcc_status_t read_params(distill_t *d, int64_t offset, int64_t count, float *out,
+                                const float **view) {
+  const float *p = rcc_clip_train_params(d->student) + offset;
+  if (!d->own_cpu) {
+    *view = p;
+    return RCC_OK;
+  }
+  *view = out;
+  return rcc_backend_download(d->be, out, p, (size_t)count * sizeof *out);
 }
 
 /* Teacher outputs, computed once with the original model: class embeddings (the same
@@ -115,8 +168,8 @@ static rcc_status_t carry_tensors(const rcc_distill_args_t *a, distill_t *d) {
                       "distillation: tensor '%s' (%lld values) of an earlier stage is no "
                       "parameter of the student",
                       t->name, (long long)t->count);
-    memcpy(rcc_clip_train_params(d->student) + grp->offset, t->values,
-           (size_t)t->count * sizeof *t->values);
+    RCC_TRY(rcc_backend_upload(d->be, rcc_clip_train_params(d->student) + grp->offset, t->values,
+                               (size_t)t->count * sizeof *t->values));
   }
   return RCC_OK;
 }
@@ -132,9 +185,13 @@ static rcc_status_t push_tensors(const rcc_distill_args_t *a, distill_t *d) {
   for (int g = 0; d->has_tensors && g < rcc_clip_train_num_groups(d->student); g++) {
     const rcc_clip_param_group_t *grp = rcc_clip_train_group(d->student, g);
     if (!is_tensor_group(grp)) continue;
-    int64_t count;
-    const float *v = rcc_clip_train_tensor(d->student, grp->name, &count);
-    RCC_TRY(rcc_clip_set_tensor(a->ctx->model, grp->name, v, count));
+    float *buf = d->own_cpu ? malloc((size_t)grp->count * sizeof *buf) : NULL;
+    if (d->own_cpu && !buf) return rcc_fail(RCC_ERR_NOMEM, "distillation: out of memory");
+    const float *v;
+    rcc_status_t st = read_params(d, grp->offset, grp->count, buf, &v);
+    if (st == RCC_OK) st = rcc_clip_set_tensor(a->ctx->model, grp->name, v, grp->count);
+    free(buf);
+    RCC_TRY(st);
   }
   return RCC_OK;
 }
@@ -143,9 +200,14 @@ static rcc_status_t push_tensors(const rcc_distill_args_t *a, distill_t *d) {
 static rcc_status_t collect_tensors(distill_t *d, rcc_clip_tensors_t *out) {
   for (int g = 0; d->has_tensors && g < rcc_clip_train_num_groups(d->student); g++) {
     const rcc_clip_param_group_t *grp = rcc_clip_train_group(d->student, g);
-    if (is_tensor_group(grp))
-      RCC_TRY(rcc_clip_tensors_put(out, grp->name, rcc_clip_train_params(d->student) + grp->offset,
-                                   grp->count));
+    if (!is_tensor_group(grp)) continue;
+    float *buf = d->own_cpu ? malloc((size_t)grp->count * sizeof *buf) : NULL;
+    if (d->own_cpu && !buf) return rcc_fail(RCC_ERR_NOMEM, "distillation: out of memory");
+    const float *v;
+    rcc_status_t st = read_params(d, grp->offset, grp->count, buf, &v);
+    if (st == RCC_OK) st = rcc_clip_tensors_put(out, grp->name, v, grp->count);
+    free(buf);
+    RCC_TRY(st);
   }
   return RCC_OK;
 }
@@ -154,6 +216,11 @@ static rcc_status_t setup(const rcc_distill_args_t *a, distill_t *d) {
   const rcc_alphaedit_config_t *cfg = a->cfg;
   const rcc_clip_config_t *mc = rcc_clip_get_config(a->ctx->model);
   const int size = rcc_comm_size(a->s->comm);
+  d->be = d->loss_be = a->s->backend;
+  if (rcc_backend_device_path(d->be)) {
+    RCC_TRY(rcc_backend_init(&d->own_cpu, "cpu"));
+    d->loss_be = d->own_cpu;
+  }
   d->C = rcc_dataset_num_classes(a->classes);
   d->NT = rcc_default_template_count;
   d->T = mc->text.max_position_embeddings;
@@ -181,6 +248,12 @@ static rcc_status_t setup(const rcc_distill_args_t *a, distill_t *d) {
   if (!d->ids || !d->K_t || !d->img_t || !d->pixels || !d->img_s || !d->d_img || !d->img_t_batch ||
       !d->E || !d->dE || !d->K_s || !d->dK || !d->cache || !d->order || !d->batch_idx)
     return rcc_fail(RCC_ERR_NOMEM, "distillation: out of memory for batches of %d", local_max);
+  d->E_be = twin(d, d->E, (size_t)d->R * d->P * sizeof *d->E);
+  d->dE_be = twin(d, d->dE, (size_t)d->R * d->P * sizeof *d->dE);
+  d->img_s_be = twin(d, d->img_s, (size_t)local_max * d->P * sizeof *d->img_s);
+  d->d_img_be = twin(d, d->d_img, (size_t)local_max * d->P * sizeof *d->d_img);
+  if (!d->E_be || !d->dE_be || !d->img_s_be || !d->d_img_be)
+    return rcc_fail_context(RCC_ERR_NOMEM, "distillation: features of batches of %d", local_max);
   RCC_TRY(rcc_zeroshot_prompt_ids(a->ctx, a->classes, rcc_default_templates, d->NT, d->ids));
   RCC_TRY(teacher_outputs(a, d));
   /* Biases and LayerNorms changed by an earlier stage are parameters of the student even when
@@ -208,17 +281,21 @@ static rcc_status_t setup(const rcc_distill_args_t *a, distill_t *d) {
   RCC_TRY(st);
 
   const int64_t np = rcc_clip_train_num_params(d->student);
-  d->start = malloc((size_t)(np > 0 ? np : 1) * sizeof *d->start);
-  d->best = malloc((size_t)(np > 0 ? np : 1) * sizeof *d->best);
+  d->start = rcc_backend_alloc(d->be, (size_t)(np > 0 ? np : 1) * sizeof *d->start);
+  d->best = rcc_backend_alloc(d->be, (size_t)(np > 0 ? np : 1) * sizeof *d->best);
+  d->m = rcc_backend_alloc(d->be, (size_t)(np > 0 ? np : 1) * sizeof *d->m);
+  d->v = rcc_backend_alloc(d->be, (size_t)(np > 0 ? np : 1) * sizeof *d->v);
   d->decay = calloc((size_t)(np > 0 ? np : 1), 1);
   d->pull = calloc((size_t)(np > 0 ? np : 1), 1);
   d->frozen = calloc((size_t)(np > 0 ? np : 1), 1);
-  if (!d->start || !d->best || !d->decay || !d->pull || !d->frozen)
+  if (!d->start || !d->best || !d->m || !d->v || !d->decay || !d->pull || !d->frozen)
     return rcc_fail(RCC_ERR_NOMEM, "distillation: out of memory for %lld parameters",
                     (long long)np);
   RCC_TRY(carry_tensors(a, d));
-  memcpy(d->start, rcc_clip_train_params(d->student), (size_t)np * sizeof *d->start);
-  memcpy(d->best, d->start, (size_t)np * sizeof *d->best);
+  RCC_TRY(rcc_train_copy(d->be, d->start, rcc_clip_train_params(d->student), np));
+  RCC_TRY(rcc_train_copy(d->be, d->best, d->start, np));
+  RCC_TRY(rcc_train_fill(d->be, d->m, 0.0f, np));
+  RCC_TRY(rcc_train_fill(d->be, d->v, 0.0f, np));
   /* alpha: no decay toward 0 but a pull toward its closed-form start; U, V, S: decay */
   for (int g = 0; g < rcc_clip_train_num_groups(d->student); g++) {
     const rcc_clip_param_group_t *grp = rcc_clip_train_group(d->student, g);
@@ -251,8 +328,16 @@ static rcc_status_t setup(const rcc_distill_args_t *a, distill_t *d) {
       for (int64_t j = 0; j < grp->count; j++)
         if (!mask[j]) d->frozen[grp->offset + j] = 1;
   }
-  const rcc_adamw_config_t oc = {0.9, 0.999, 1e-8, cfg->weight_decay};
-  return rcc_adamw_init(&d->opt, np, &oc);
+  d->opt = (rcc_adamw_config_t){0.9, 0.999, 1e-8, cfg->weight_decay};
+  const size_t mask_bytes = (size_t)(np > 0 ? np : 1);
+  d->decay_be = twin(d, d->decay, mask_bytes);
+  d->pull_be = twin(d, d->pull, mask_bytes);
+  d->frozen_be = twin(d, d->frozen, mask_bytes);
+  if (!d->decay_be || !d->pull_be || !d->frozen_be)
+    return rcc_fail_context(RCC_ERR_NOMEM, "distillation: masks of %lld parameters", (long long)np);
+  RCC_TRY(to_backend(d, d->decay_be, d->decay, (size_t)np));
+  RCC_TRY(to_backend(d, d->pull_be, d->pull, (size_t)np));
+  return to_backend(d, d->frozen_be, d->frozen, (size_t)np);
 }
 
 /* Same permutation on every rank: Fisher-Yates with a splitmix64 stream from the seed. */
@@ -285,23 +370,29 @@ static rcc_status_t micro_step(const rcc_distill_args_t *a, distill_t *d, int st
     memcpy(img_t + (size_t)i * d->P, d->img_t + (size_t)d->order[lo + i] * d->P,
            (size_t)d->P * sizeof *img_t);
   }
+  const size_t RP = (size_t)d->R * d->P * sizeof(float), bP = (size_t)b * d->P * sizeof(float);
   rcc_status_t st = RCC_OK;
   if (!d->text_frozen) {
-    st = rcc_clip_train_text_forward(d->student, d->ids, d->R, d->T, d->E);
+    st = rcc_clip_train_text_forward(d->student, d->ids, d->R, d->T, d->E_be);
+    if (st == RCC_OK) st = to_host(d, d->E, d->E_be, RP);
     if (st == RCC_OK)
-      st = rcc_distill_classes_forward(a->s->backend, d->E, d->C, d->NT, d->P, d->cache, d->K_s);
+      st = rcc_distill_classes_forward(d->loss_be, d->E, d->C, d->NT, d->P, d->cache, d->K_s);
   }
   if (st == RCC_OK && b > 0)
     st = rcc_eval_dataset_pixels(a->ctx, a->train, d->batch_idx, b, d->pixels);
-  if (st == RCC_OK && b > 0) st = rcc_clip_train_image_forward(d->student, d->pixels, b, d->img_s);
+  if (st == RCC_OK && b > 0)
+    st = rcc_clip_train_image_forward(d->student, d->pixels, b, d->img_s_be);
+  if (st == RCC_OK) st = to_host(d, d->img_s, d->img_s_be, bP);
   if (st == RCC_OK)
-    st = rcc_distill_loss(a->s->backend, lc, d->img_s, img_t, b, 1.0 / B, d->K_s, d->K_t, d->C,
+    st = rcc_distill_loss(d->loss_be, lc, d->img_s, img_t, b, 1.0 / B, d->K_s, d->K_t, d->C,
                           1.0 / size, d->P, loss, d->d_img, d->dK);
-  if (st == RCC_OK && b > 0) st = rcc_clip_train_image_backward(d->student, d->d_img);
+  if (st == RCC_OK) st = to_backend(d, d->d_img_be, d->d_img, bP);
+  if (st == RCC_OK && b > 0) st = rcc_clip_train_image_backward(d->student, d->d_img_be);
   if (st == RCC_OK && !d->text_frozen) {
-    st = rcc_distill_classes_backward(a->s->backend, d->dK, d->cache, d->K_s, d->C, d->NT, d->P,
-                                      d->dE);
-    if (st == RCC_OK) st = rcc_clip_train_text_backward(d->student, d->dE);
+    st =
+        rcc_distill_classes_backward(d->loss_be, d->dK, d->cache, d->K_s, d->C, d->NT, d->P, d->dE);
+    if (st == RCC_OK) st = to_backend(d, d->dE_be, d->dE, RP);
+    if (st == RCC_OK) st = rcc_clip_train_text_backward(d->student, d->dE_be);
   }
   return st;
 }
@@ -312,25 +403,26 @@ static rcc_status_t optimizer_step(const rcc_distill_args_t *a, distill_t *d, do
   const int64_t np = rcc_clip_train_num_params(d->student);
   float *p = rcc_clip_train_params(d->student), *g = rcc_clip_train_grads(d->student);
   /* Frozen entries are the same on every rank and their gradients are discarded below:
-   * only the others travel. */
-  RCC_TRY(rcc_comm_allreduce_sum_packed(a->s->comm, g, np, d->frozen, RCC_ALLREDUCE_BUCKET_BYTES));
+   * on the host only the others travel. Device buffers go whole through the backend's
+   * collective (NCCL, or staged through the host): packing them would need a gather and a
+   * scatter on the device for bytes that matter only at high sparsity. */
+  if (d->own_cpu)
+    RCC_TRY(rcc_comm_backend_allreduce(&a->s->backend_comm, g, (size_t)np, RCC_DT_F32, RCC_OP_SUM));
+  else
+    RCC_TRY(
+        rcc_comm_allreduce_sum_packed(a->s->comm, g, np, d->frozen, RCC_ALLREDUCE_BUCKET_BYTES));
   RCC_TRY(rcc_comm_allreduce(a->s->comm, loss, 1, RCC_DT_F64, RCC_OP_SUM));
   const float inv = 1.0f / (float)micro_batches, pull = (float)(2.0 * a->cfg->regularization);
-  double reg = 0.0;
-  for (int64_t i = 0; i < np; i++) {
-    g[i] = d->frozen[i] ? 0.0f : g[i] * inv;
-    if (d->pull[i]) {
-      const float dev = p[i] - d->start[i];
-      g[i] += pull * dev;
-      reg += a->cfg->regularization * (double)dev * dev;
-    }
-  }
+  double reg = 0.0, norm = 0.0;
+  RCC_TRY(rcc_train_distill_grads(d->be, g, p, d->start, d->frozen_be, d->pull_be, np, inv, pull,
+                                  a->cfg->regularization, &reg));
   *loss = *loss / micro_batches + reg;
   if (!isfinite(*loss)) return rcc_fail(RCC_ERR_NUMERIC, "distillation: the loss became %g", *loss);
-  rcc_clip_grad_norm(g, np, a->cfg->clip_norm);
-  rcc_adamw_step(&d->opt, p, g, lr, d->decay);
-  rcc_clip_train_zero_grads(d->student);
-  return RCC_OK;
+  RCC_TRY(rcc_train_clip_grad_norm(d->be, g, np, a->cfg->clip_norm, &norm));
+  const rcc_train_adamw_t h = {lr,         d->opt.beta1,        d->opt.beta2,
+                               d->opt.eps, d->opt.weight_decay, ++d->opt_step};
+  RCC_TRY(rcc_train_adamw_step(d->be, p, d->m, d->v, g, d->decay_be, np, &h));
+  return rcc_clip_train_zero_grads(d->student);
 }
 
 static rcc_status_t export_layers(const rcc_distill_args_t *a, distill_t *d) {
@@ -399,7 +491,7 @@ static rcc_status_t train(const rcc_distill_args_t *a, distill_t *d, rcc_distill
     if (better) {
       out->best_metric = metric;
       out->best_epoch = epoch;
-      memcpy(d->best, rcc_clip_train_params(d->student), (size_t)np * sizeof *d->best);
+      RCC_TRY(rcc_train_copy(d->be, d->best, rcc_clip_train_params(d->student), np));
     }
     bad_epochs = better ? 0 : bad_epochs + 1;
     RCC_INFO("distill epoch %d/%d: loss %.5f, top-1 %.2f%% (best %.2f%%, epoch %d), %.1f images/s",
@@ -412,7 +504,7 @@ static rcc_status_t train(const rcc_distill_args_t *a, distill_t *d, rcc_distill
   }
   out->samples_per_second = out->train_seconds > 0 ? N * out->epochs / out->train_seconds : 0.0;
   /* the best state, the closed-form start included, is the one the stage keeps */
-  memcpy(rcc_clip_train_params(d->student), d->best, (size_t)np * sizeof *d->best);
+  RCC_TRY(rcc_train_copy(d->be, rcc_clip_train_params(d->student), d->best, np));
   RCC_TRY(push_tensors(a, d));
   return export_layers(a, d);
 }

@@ -31,14 +31,17 @@ static rcc_status_t check_slurm_step(void) {
                   tasks, tasks);
 }
 
-/* NCCL for device buffers when every rank can use it: a CUDA backend, several ranks, and
- * no more ranks on a node than it has GPUs (NCCL refuses two ranks on one GPU). The
- * decision is agreed by all ranks first, because opening NCCL is collective. Otherwise
- * device buffers are reduced over MPI through the host, which always works. */
-static rcc_status_t open_device_comm(rcc_session_t *s, int devices) {
+/* NCCL for device buffers when every rank can use it: a CUDA backend, several ranks, no
+ * more ranks on a node than it has GPUs (NCCL refuses two ranks on one GPU), and the
+ * backend on the GPU the NCCL communicator picks, cuda:<local rank mod devices> (not so
+ * when the job names one device, `backend: cuda:1`, for every rank). The decision is
+ * agreed by all ranks first, because opening NCCL is collective. Otherwise device buffers
+ * are reduced over MPI through the host, which always works. */
+static rcc_status_t open_device_comm(rcc_session_t *s, int devices, int device) {
   if (rcc_comm_size(s->comm) == 1) return RCC_OK;
   int usable = RCC_HAVE_NCCL && rcc_backend_kind(s->backend) == RCC_BACKEND_CUDA &&
-               rcc_comm_local_size(s->comm) <= devices;
+               rcc_comm_local_size(s->comm) <= devices &&
+               device == rcc_comm_local_rank(s->comm) % devices;
   int all = usable;
   RCC_TRY(rcc_comm_allreduce(s->comm, &all, 1, RCC_DT_I32, RCC_OP_MIN));
   if (!all) {
@@ -46,7 +49,10 @@ static rcc_status_t open_device_comm(rcc_session_t *s, int devices) {
       RCC_INFO("GPU buffers are reduced over MPI through the host: %s",
                !RCC_HAVE_NCCL ? "this build has no NCCL"
                : usable       ? "another rank cannot use NCCL"
-                        : "NCCL needs a GPU per rank, and this node has more ranks than GPUs");
+               : rcc_comm_local_size(s->comm) > devices
+                   ? "NCCL needs a GPU per rank, and this node has more ranks than GPUs"
+                   : "NCCL needs a GPU per rank, and the backend names one GPU for all "
+                     "ranks (use backend: cuda or auto)");
     return RCC_OK;
   }
   return rcc_comm_init(&s->device_comm, "nccl");
@@ -81,7 +87,9 @@ rcc_status_t rcc_session_open(rcc_session_t *s, int *argc, char ***argv, const c
     return st;
   }
   if (threads > 0) rcc_backend_set_threads(s->backend, threads);
-  st = open_device_comm(s, devices);
+  int device = -1;
+  if (sscanf(name, "cuda:%d", &device) != 1) device = -1;
+  st = open_device_comm(s, devices, device);
   if (st != RCC_OK) {
     rcc_session_close(s);
     return st;

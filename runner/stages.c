@@ -55,17 +55,6 @@ bool rcc_stage_needs_calibration(const rcc_stage_t *stage) {
   return false;
 }
 
-rcc_status_t rcc_stage_check(const rcc_job_t *job, const rcc_stage_t *stage,
-                             rcc_backend_kind_t backend) {
-  if (stage->kind == RCC_STAGE_ALPHAEDIT &&
-      stage->config.alphaedit.method == RCC_ALPHAEDIT_METHOD_DISTILL && backend != RCC_BACKEND_CPU)
-    return rcc_fail(RCC_ERR_UNSUPPORTED,
-                    "%s:%d:%d: alphaedit method 'distill' trains on the cpu backend only in this "
-                    "version (the backward pass has no CUDA kernels yet); use backend: cpu",
-                    job->path, stage->pos.line, stage->pos.col);
-  return RCC_OK;
-}
-
 /* ---- dare ---- */
 
 static rcc_status_t apply_dare(const rcc_dare_config_t *c, const rcc_layer_input_t *in,
@@ -90,7 +79,8 @@ static rcc_status_t apply_dare(const rcc_dare_config_t *c, const rcc_layer_input
   switch (c->method) {
   case RCC_DARE_METHOD_MAGNITUDE:
     if (c->scope == RCC_SCOPE_GLOBAL) {
-      st = rcc_prune_threshold(out->S, out->mask, (int64_t)mn, in->global_threshold);
+      st = be ? rcc_prune_threshold_on(be, out->S, out->mask, (int64_t)mn, in->global_threshold)
+              : rcc_prune_threshold(out->S, out->mask, (int64_t)mn, in->global_threshold);
       break;
     }
     for (int it = 1; it <= c->num_iterations && st == RCC_OK; it++) {
@@ -119,8 +109,10 @@ static rcc_status_t apply_dare(const rcc_dare_config_t *c, const rcc_layer_input
             : rcc_prune_wanda(out->S, out->mask, m, n, col_sq, c->target_sparsity, nm);
     break;
   case RCC_DARE_METHOD_SPARSEGPT:
-    st = rcc_prune_sparsegpt(out->S, out->mask, m, n, H, c->target_sparsity, nm, c->block_size,
-                             c->damp_percent);
+    st = be ? rcc_prune_sparsegpt_on(be, out->S, out->mask, m, n, H, c->target_sparsity, nm,
+                                     c->block_size, c->damp_percent)
+            : rcc_prune_sparsegpt(out->S, out->mask, m, n, H, c->target_sparsity, nm, c->block_size,
+                                  c->damp_percent);
     break;
   }
   free(col_sq);
@@ -143,7 +135,8 @@ static rcc_status_t apply_nullu(const rcc_nullu_config_t *c, const rcc_layer_inp
   *out = (rcc_factored_t){.m = m, .n = n};
   if (c->method == RCC_NULLU_METHOD_RESIDUAL && cur->S && cur->mask) {
     /* sparse + low rank: keep S, fit U V to what pruning removed from the original */
-    st = rcc_lowrank_residual(in->W0, cur->S, m, n, in->H, c->damp_percent, &rule, &lr);
+    st = be ? rcc_lowrank_residual_on(be, in->W0, cur->S, m, n, in->H, c->damp_percent, &rule, &lr)
+            : rcc_lowrank_residual(in->W0, cur->S, m, n, in->H, c->damp_percent, &rule, &lr);
     if (st == RCC_OK && (!(out->S = malloc(mn * sizeof *out->S)) || !(out->mask = malloc(mn))))
       st = rcc_fail(RCC_ERR_NOMEM, "out of memory");
     if (st == RCC_OK) {
@@ -201,7 +194,11 @@ static rcc_status_t apply_alphaedit(const rcc_alphaedit_config_t *c, const rcc_l
   double *P = NULL;
   rcc_status_t st = (W_hat && alpha) ? RCC_OK : rcc_fail(RCC_ERR_NOMEM, "out of memory");
   if (st == RCC_OK) rcc_factored_dense(out, W_hat); /* S + U V, without the old alpha */
-  if (st == RCC_OK && c->null_space) {
+  if (st == RCC_OK && c->null_space && be) {
+    int null_dim;
+    st = rcc_alpha_null_space_on(be, in->W0, W_hat, m, n, in->H, c->null_space_energy,
+                                 c->regularization, alpha, &null_dim);
+  } else if (st == RCC_OK && c->null_space) {
     int null_dim;
     if (!(P = malloc((size_t)n * n * sizeof *P))) st = rcc_fail(RCC_ERR_NOMEM, "out of memory");
     if (st == RCC_OK) st = rcc_null_space_projector(in->H, n, c->null_space_energy, P, &null_dim);
@@ -229,11 +226,13 @@ static rcc_status_t apply_alphaedit(const rcc_alphaedit_config_t *c, const rcc_l
 static rcc_status_t stage_backend(const rcc_layer_input_t *in, rcc_backend_t *be,
                                   rcc_backend_t *owned) {
   *be = *owned = NULL;
+  if (in->be) {
+    if (rcc_backend_device_path(in->be)) *be = in->be;
+    return RCC_OK;
+  }
+  /* No backend given (unit tests of single layers): the forced device path opens one. */
   const char *env = getenv("RCC_STAGES_ON_BACKEND");
-  const bool forced = env && strcmp(env, "1") == 0;
-  if (in->be && (forced || rcc_backend_kind(in->be) != RCC_BACKEND_CPU)) {
-    *be = in->be;
-  } else if (forced && !in->be) {
+  if (env && strcmp(env, "1") == 0) {
     RCC_TRY(rcc_backend_init(owned, "cpu"));
     *be = *owned;
   }

@@ -14,9 +14,10 @@ typedef struct {
   const double *H;        /* calibration X^T X (n, n), or NULL when not collected */
   float global_threshold; /* magnitude pruning with scope global: |W| below is pruned */
   uint64_t seed;          /* per-layer seed (DARE's random drops) */
-  /* The session's backend, or NULL. Not the CPU: nullu svd/whitened, alphaedit closed_form
-   * without null space and dare magnitude (per layer, N:M)/wanda run on it (compress/
-   * device.h); the rest, and everything on the CPU backend, on the host.
+  /* The session's backend, or NULL. Not the CPU: nullu svd/whitened/residual, alphaedit
+   * closed_form (with or without null space) and dare magnitude (per layer, N:M, global
+   * threshold)/wanda/sparsegpt run on it (compress/device.h); the rest (DARE's random drop,
+   * alphaedit distill), and everything on the CPU backend, on the host.
    * RCC_STAGES_ON_BACKEND=1 sends those stages through the backend ops even on the CPU
    * (a CPU backend is opened for the call when be is NULL), for the tests. */
   rcc_backend_t be;
@@ -33,7 +34,3 @@ bool rcc_stage_needs_calibration(const rcc_stage_t *stage);
 /* out = the layer after the stage, from cur (the layer as the previous stages left it). */
 rcc_status_t rcc_stage_apply(const rcc_stage_t *stage, const rcc_layer_input_t *in,
                              const rcc_factored_t *cur, rcc_factored_t *out);
-
-/* Checks before anything runs: methods this version implements, inputs they need. */
-rcc_status_t rcc_stage_check(const rcc_job_t *job, const rcc_stage_t *stage,
-                             rcc_backend_kind_t backend);

@@ -153,6 +153,7 @@ static const rcc_backend_ops_t cpu_ops = {
     .f64_to_f32 = rcc_cpu_f64_to_f32,
     .row_dots_f64 = rcc_cpu_row_dots_f64,
     .prune_scores = rcc_cpu_prune_scores,
+    .obs_sweep_f64 = rcc_cpu_obs_sweep_f64,
 };
 
 rcc_status_t rcc_backend_cpu_create(rcc_backend_t *out) {

@@ -31,3 +31,6 @@ rcc_status_t rcc_cpu_row_dots_f64(rcc_backend_t be, double *out, const double *A
                                   int m, int n);
 rcc_status_t rcc_cpu_prune_scores(rcc_backend_t be, float *scores, const float *W,
                                   const double *col_scale, const uint8_t *mask, int m, int n);
+rcc_status_t rcc_cpu_obs_sweep_f64(rcc_backend_t be, double *Wt, int ldw, uint8_t *maskt,
+                                   double *errt, const double *Hinv, int ldh, int m, int cols,
+                                   int nm_n, int nm_m);

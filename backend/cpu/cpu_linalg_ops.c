@@ -69,3 +69,44 @@ rcc_status_t rcc_cpu_prune_scores(rcc_backend_t be, float *scores, const float *
   }
   return RCC_OK;
 }
+
+/* Column by column over the block, rows innermost: the layout keeps a column's rows
+ * contiguous, and each weight still sees its updates in the host loop's order. */
+rcc_status_t rcc_cpu_obs_sweep_f64(rcc_backend_t be, double *Wt, int ldw, uint8_t *maskt,
+                                   double *errt, const double *Hinv, int ldh, int m, int cols,
+                                   int nm_n, int nm_m) {
+  (void)be;
+  for (int i = 0; i < cols; i++) {
+    const double *h = Hinv + (size_t)i * ldh; /* row i of the block, read from column i */
+    double *w = Wt + (size_t)i * ldw, *err = errt + (size_t)i * m;
+    uint8_t *mk = maskt + (size_t)i * m;
+    if (nm_n > 0 && i % nm_m == 0) {
+#pragma omp parallel for schedule(static) if ((int64_t)m * nm_m * nm_m >= PAR_MIN_VALUES)
+      for (int r = 0; r < m; r++) {
+        double score[RCC_BACKEND_NM_MAX_M];
+        for (int j = 0; j < nm_m; j++) {
+          const double x = Wt[(size_t)(i + j) * ldw + r], d = Hinv[(size_t)(i + j) * ldh + i + j];
+          score[j] = x * x / (d * d);
+        }
+        for (int j = 0; j < nm_m; j++) {
+          int rank = 0;
+          for (int k = 0; k < nm_m; k++)
+            rank += score[k] < score[j] || (score[k] == score[j] && k < j);
+          maskt[(size_t)(i + j) * m + r] = rank >= nm_m - nm_n;
+        }
+      }
+    }
+    for (int r = 0; r < m; r++) {
+      err[r] = mk[r] ? 0.0 : w[r] / h[i];
+      if (!mk[r]) w[r] = 0.0;
+    }
+#pragma omp parallel for schedule(static) if ((int64_t)m * (cols - i) >= PAR_MIN_VALUES)
+    for (int j = i + 1; j < cols; j++) {
+      double *wj = Wt + (size_t)j * ldw;
+      const double hj = h[j];
+      for (int r = 0; r < m; r++)
+        if (!mk[r]) wj[r] -= err[r] * hj;
+    }
+  }
+  return RCC_OK;
+}

@@ -353,6 +353,76 @@ static rcc_status_t cpu_logit_scale_backward(rcc_backend_t be, float *dscale, co
   return RCC_OK;
 }
 
+/* ---- buffers and the optimizer step ---- */
+
+static rcc_status_t cpu_fill(rcc_backend_t be, float *x, float value, int64_t n) {
+  for (int64_t i = 0; i < n; i++)
+    x[i] = value;
+  return RCC_OK;
+}
+
+static rcc_status_t cpu_copy(rcc_backend_t be, float *dst, const float *src, int64_t n) {
+  memcpy(dst, src, (size_t)n * sizeof *dst);
+  return RCC_OK;
+}
+
+/* compress/optim_adamw.c's rcc_adamw_step, expression for expression: distillation runs on
+ * the cpu backend must keep their published numbers. */
+static rcc_status_t cpu_adamw_step(rcc_backend_t be, float *params, float *m, float *v,
+                                   const float *grads, const uint8_t *decay, int64_t n,
+                                   const rcc_train_adamw_t *h) {
+  const double bc1 = 1.0 - pow(h->beta1, (double)h->step);
+  const double bc2 = 1.0 - pow(h->beta2, (double)h->step);
+  const float b1 = (float)h->beta1, b2 = (float)h->beta2;
+  const double shrink = 1.0 - h->lr * h->weight_decay, lr = h->lr, eps = h->eps;
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; i++) {
+    const float g = grads[i];
+    m[i] = b1 * m[i] + (1.0f - b1) * g;
+    v[i] = b2 * v[i] + (1.0f - b2) * g * g;
+    double p = params[i];
+    if (!decay || decay[i]) p *= shrink;
+    const double m_hat = m[i] / bc1, v_hat = v[i] / bc2;
+    params[i] = (float)(p - lr * m_hat / (sqrt(v_hat) + eps));
+  }
+  return RCC_OK;
+}
+
+/* Sequential, as runner/distill.c summed the pull's regularization before it moved here. */
+static rcc_status_t cpu_distill_grads(rcc_backend_t be, float *g, const float *p,
+                                      const float *start, const uint8_t *frozen,
+                                      const uint8_t *pull, int64_t n, float inv, float pull_coef,
+                                      double reg_weight, double *reg) {
+  double r = 0.0;
+  for (int64_t i = 0; i < n; i++) {
+    g[i] = frozen[i] ? 0.0f : g[i] * inv;
+    if (pull[i]) {
+      const float dev = p[i] - start[i];
+      g[i] += pull_coef * dev;
+      r += reg_weight * (double)dev * dev;
+    }
+  }
+  *reg = r;
+  return RCC_OK;
+}
+
+/* compress/optim_adamw.c's rcc_clip_grad_norm, the same loops and OpenMP reductions. */
+static rcc_status_t cpu_clip_grad_norm(rcc_backend_t be, float *g, int64_t n, double max_norm,
+                                       double *norm) {
+  double sq = 0.0;
+#pragma omp parallel for reduction(+ : sq) schedule(static)
+  for (int64_t i = 0; i < n; i++)
+    sq += (double)g[i] * g[i];
+  *norm = sqrt(sq);
+  if (max_norm > 0.0 && *norm > max_norm) {
+    const float s = (float)(max_norm / (*norm + 1e-6));
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++)
+      g[i] *= s;
+  }
+  return RCC_OK;
+}
+
 const rcc_backend_train_ops_t rcc_cpu_train_ops = {
     .linear_epilogue = cpu_linear_epilogue,
     .column_sums = cpu_column_sums,
@@ -372,4 +442,9 @@ const rcc_backend_train_ops_t rcc_cpu_train_ops = {
     .l2norm_forward = cpu_l2norm_forward,
     .l2norm_backward = cpu_l2norm_backward,
     .logit_scale_backward = cpu_logit_scale_backward,
+    .fill = cpu_fill,
+    .copy = cpu_copy,
+    .adamw_step = cpu_adamw_step,
+    .distill_grads = cpu_distill_grads,
+    .clip_grad_norm = cpu_clip_grad_norm,
 };

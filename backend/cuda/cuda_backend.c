@@ -1,7 +1,9 @@
-/* The CUDA backend: device memory (cudaMalloc, never managed memory), GEMM through cuBLAS
+/* The CUDA backend: device memory (a caching pool of CUDA's stream-ordered allocator, or
+ * cudaMalloc; never managed memory), GEMM through cuBLAS
  * and the kernels of cuda_kernels.cu, the compression ops of cuda_compress_ops.c (cuSOLVER
  * and cuda_compress_kernels.cu), all queued on one stream of our own. Operations are
  * asynchronous; download and synchronize wait for the stream. Compiled only with CUDA. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -24,6 +26,10 @@ static void cuda_destroy(rcc_backend_t be) {
   cuda_impl_t *m = impl_of(be);
   if (m) {
     cudaSetDevice(m->device);
+    /* Blocks still queued for release must be released before the pool goes; a pool with
+     * live allocations is destroyed by CUDA once they are freed. */
+    if (m->stream) cudaStreamSynchronize(m->stream);
+    if (m->pool) cudaMemPoolDestroy(m->pool);
     if (m->cusolver) cusolverDnDestroy(m->cusolver);
     if (m->cublas) cublasDestroy(m->cublas);
     if (m->stream) cudaStreamDestroy(m->stream);
@@ -36,23 +42,62 @@ static void cuda_destroy(rcc_backend_t be) {
 static void cuda_set_threads(rcc_backend_t be, int threads) {}
 
 /* Records the failure and returns NULL, as rcc_backend_alloc promises. */
+/* From the pool the allocation is ordered on our stream: every op that uses a buffer is
+ * queued on that stream too, and copies and collectives on other streams synchronize first
+ * (cuda_copy, comm_backend.c), so a block released by one layer is safely reused by the
+ * next without waiting for the device. */
 static void *cuda_alloc(rcc_backend_t be, size_t bytes) {
+  cuda_impl_t *m = impl_of(be);
   void *p = NULL;
-  cudaError_t err = cudaSetDevice(impl_of(be)->device);
-  /* cudaMalloc of 0 bytes gives NULL, which callers would take for a failure. */
-  if (err == cudaSuccess) err = cudaMalloc(&p, bytes == 0 ? 256 : bytes);
+  /* An allocation of 0 bytes gives NULL, which callers would take for a failure. */
+  const size_t n = bytes == 0 ? 256 : bytes;
+  cudaError_t err = cudaSetDevice(m->device);
+  if (err == cudaSuccess)
+    err = m->pool ? cudaMallocFromPoolAsync(&p, n, m->pool, m->stream) : cudaMalloc(&p, n);
+  if (err == cudaErrorMemoryAllocation && m->pool) {
+    /* The pool's idle blocks may be the wrong sizes: hand them back to the device (once the
+     * work queued on them is done) and try once more. */
+    cudaGetLastError();
+    err = cudaStreamSynchronize(m->stream);
+    if (err == cudaSuccess) err = cudaMemPoolTrimTo(m->pool, 0);
+    if (err == cudaSuccess) err = cudaMallocFromPoolAsync(&p, n, m->pool, m->stream);
+  }
   if (err != cudaSuccess) {
+    cudaGetLastError();
     rcc_fail(err == cudaErrorMemoryAllocation ? RCC_ERR_NOMEM : RCC_ERR_CUDA,
-             "cuda_backend.c: alloc: cudaMalloc of %zu bytes on %s failed: %s", bytes,
-             be->description, cudaGetErrorString(err));
+             "cuda_backend.c: alloc: %s of %zu bytes on %s failed: %s",
+             m->pool ? "cudaMallocFromPoolAsync" : "cudaMalloc", bytes, be->description,
+             cudaGetErrorString(err));
     return NULL;
   }
   return p;
 }
 
 static void cuda_release(rcc_backend_t be, void *ptr) {
-  cudaSetDevice(impl_of(be)->device);
-  cudaFree(ptr);
+  cuda_impl_t *m = impl_of(be);
+  if (!ptr) return;
+  cudaError_t err = cudaSetDevice(m->device);
+  if (err == cudaSuccess) err = m->pool ? cudaFreeAsync(ptr, m->stream) : cudaFree(ptr);
+  /* Release cannot fail to its caller; leave no error behind for the next launch to report
+   * as its own (a real fault is sticky and shows on the next synchronizing call anyway). */
+  if (err != cudaSuccess) cudaGetLastError();
+}
+
+/* The pool of cuda_alloc, where the device supports memory pools. Its release threshold is
+ * the whole address space: freed blocks stay cached until the backend is destroyed (the
+ * caching allocator's trade: peak memory stays reserved, as in PyTorch). */
+static rcc_status_t create_pool(cuda_impl_t *m) {
+  int supported = 0;
+  RCC_CHECK_CUDA(cudaDeviceGetAttribute(&supported, cudaDevAttrMemoryPoolsSupported, m->device));
+  if (!supported) return RCC_OK;
+  struct cudaMemPoolProps props = {0};
+  props.allocType = cudaMemAllocationTypePinned;
+  props.location.type = cudaMemLocationTypeDevice;
+  props.location.id = m->device;
+  RCC_CHECK_CUDA(cudaMemPoolCreate(&m->pool, &props));
+  uint64_t keep_all = UINT64_MAX;
+  RCC_CHECK_CUDA(cudaMemPoolSetAttribute(m->pool, cudaMemPoolAttrReleaseThreshold, &keep_all));
+  return RCC_OK;
 }
 
 /* cudaMemcpyDefault lets unified addressing tell host from device pointers, so the same
@@ -171,6 +216,7 @@ static const rcc_backend_ops_t cuda_ops = {
     .f64_to_f32 = rcc_cuda_f64_to_f32,
     .row_dots_f64 = rcc_cuda_row_dots_f64,
     .prune_scores = rcc_cuda_prune_scores,
+    .obs_sweep_f64 = rcc_cuda_obs_sweep_f64,
 };
 
 /* Stream, cuBLAS handle (bound to the stream) and the description. cuBLAS stays in its
@@ -179,6 +225,7 @@ static const rcc_backend_ops_t cuda_ops = {
 static rcc_status_t cuda_setup(rcc_backend_t be, cuda_impl_t *m) {
   RCC_CHECK_CUDA(cudaSetDevice(m->device));
   RCC_CHECK_CUDA(cudaStreamCreateWithFlags(&m->stream, cudaStreamNonBlocking));
+  RCC_TRY(create_pool(m));
   RCC_CHECK_CUBLAS(cublasCreate(&m->cublas));
   RCC_CHECK_CUBLAS(cublasSetStream(m->cublas, m->stream));
   RCC_CHECK_CUBLAS(cublasSetMathMode(m->cublas, CUBLAS_DEFAULT_MATH));

@@ -16,6 +16,11 @@ typedef struct {
   /* Created on the first factorization (rcc_cuda_solver), bound to `stream`; NULL until
    * then, so that forward-only users never pay for cuSOLVER's initialization. */
   cusolverDnHandle_t cusolver;
+  /* The caching arena: a memory pool of our own whose release threshold keeps freed blocks
+   * for reuse, so the per-layer buffers of the stages and the per-batch buffers of training
+   * cost no cudaMalloc/cudaFree (each of which synchronizes the device) after the first
+   * layer. NULL where the device has no memory pools: plain cudaMalloc then. */
+  cudaMemPool_t pool;
 } cuda_impl_t;
 
 static inline cuda_impl_t *impl_of(rcc_backend_t be) { return (cuda_impl_t *)be->impl; }
@@ -74,3 +79,6 @@ rcc_status_t rcc_cuda_row_dots_f64(rcc_backend_t be, double *out, const double *
                                    int m, int n);
 rcc_status_t rcc_cuda_prune_scores(rcc_backend_t be, float *scores, const float *W,
                                    const double *col_scale, const uint8_t *mask, int m, int n);
+rcc_status_t rcc_cuda_obs_sweep_f64(rcc_backend_t be, double *Wt, int ldw, uint8_t *maskt,
+                                    double *errt, const double *Hinv, int ldh, int m, int cols,
+                                    int nm_n, int nm_m);

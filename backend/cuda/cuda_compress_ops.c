@@ -52,25 +52,20 @@ static rcc_status_t solver_of(rcc_backend_t be, cusolverDnHandle_t *out) {
   return RCC_OK;
 }
 
-/* Stream-ordered scratch memory for one factorization: `doubles` doubles followed by one int
- * for devInfo. */
-static rcc_status_t workspace_alloc(cudaStream_t stream, size_t doubles, double **ws, int **info) {
-  void *p = NULL;
-  RCC_CHECK_CUDA(cudaMallocAsync(&p, doubles * sizeof(double) + sizeof(int), stream));
+/* Scratch memory for one factorization: `doubles` doubles followed by one int for devInfo,
+ * from the backend's own allocator (its caching pool where the device has one). */
+static rcc_status_t workspace_alloc(rcc_backend_t be, size_t doubles, double **ws, int **info) {
+  void *p = rcc_backend_alloc(be, doubles * sizeof(double) + sizeof(int));
+  if (!p) return rcc_fail_context(RCC_ERR_NOMEM, "cuda_compress_ops.c: solver workspace");
   *ws = p;
   *info = (int *)(*ws + doubles);
   return RCC_OK;
 }
 
-/* Frees the workspace after `st`, the status of the work done in it. After a failure the
- * free is best effort: its own status would replace the message of the first failure. */
-static rcc_status_t workspace_free(cudaStream_t stream, double *ws, rcc_status_t st) {
-  if (st != RCC_OK) {
-    cudaFreeAsync(ws, stream);
-    return st;
-  }
-  RCC_CHECK_CUDA(cudaFreeAsync(ws, stream));
-  return RCC_OK;
+/* Releases the workspace (ordered after the work queued in it) and passes `st` on. */
+static rcc_status_t workspace_free(rcc_backend_t be, double *ws, rcc_status_t st) {
+  rcc_backend_release(be, ws);
+  return st;
 }
 
 /* Waits for the stream and copies cuSOLVER's devInfo to the host. */
@@ -137,7 +132,6 @@ static rcc_status_t svd_run(rcc_backend_t be, cusolverDnHandle_t h, int m, int n
 rcc_status_t rcc_cuda_svd_f64(rcc_backend_t be, int m, int n, double *A, double *U, double *S,
                               double *Vt) {
   ENTER(be);
-  cuda_impl_t *c = impl_of(be);
   cusolverDnHandle_t h = NULL;
   RCC_TRY(solver_of(be, &h));
   const bool tall = m > n;
@@ -146,7 +140,7 @@ rcc_status_t rcc_cuda_svd_f64(rcc_backend_t be, int m, int n, double *A, double 
   RCC_CHECK_CUSOLVER(cusolverDnDgesvd_bufferSize(h, tall ? m : n, tall ? n : m, &w.lwork));
   const size_t copies = tall ? (size_t)m * n + (size_t)m * k + k * n : 0;
   double *ws = NULL;
-  RCC_TRY(workspace_alloc(c->stream, (size_t)w.lwork + k + copies, &ws, &w.info));
+  RCC_TRY(workspace_alloc(be, (size_t)w.lwork + k + copies, &ws, &w.info));
   w.work = ws;
   w.rwork = ws + w.lwork;
   if (tall) {
@@ -154,7 +148,7 @@ rcc_status_t rcc_cuda_svd_f64(rcc_backend_t be, int m, int n, double *A, double 
     w.X = w.T + (size_t)m * n;
     w.Y = w.X + (size_t)m * k;
   }
-  return workspace_free(c->stream, ws, svd_run(be, h, m, n, A, U, S, Vt, &w));
+  return workspace_free(be, ws, svd_run(be, h, m, n, A, U, S, Vt, &w));
 }
 
 /* The row-major lower triangle is the column-major upper one (A symmetric), so cuSOLVER is
@@ -218,8 +212,8 @@ static rcc_status_t cholesky_op(rcc_backend_t be, int n, double *A, rcc_triangle
     RCC_CHECK_CUSOLVER(cusolverDnDpotrf_bufferSize(h, solver_fill(tri), n, A, n, &lwork));
   double *ws = NULL;
   int *d_info = NULL;
-  RCC_TRY(workspace_alloc(c->stream, (size_t)lwork, &ws, &d_info));
-  return workspace_free(c->stream, ws,
+  RCC_TRY(workspace_alloc(be, (size_t)lwork, &ws, &d_info));
+  return workspace_free(be, ws,
                         potr_run(c, h, inverse ? &potri : &potrf, n, A, tri, ws, lwork, d_info));
 }
 

@@ -18,6 +18,11 @@ cudaError_t rcc_cuda_row_dots_f64_launch(cudaStream_t stream, double *out, const
 cudaError_t rcc_cuda_prune_scores_launch(cudaStream_t stream, float *scores, const float *W,
                                          const double *col_scale, const uint8_t *mask, int m,
                                          int n);
+/* The SparseGPT in-block sweep of rcc_backend_obs_sweep_f64 (arguments checked there). */
+#define RCC_CUDA_NM_MAX_M 64 /* = RCC_BACKEND_NM_MAX_M: the per-thread group of scores */
+cudaError_t rcc_cuda_obs_sweep_f64_launch(cudaStream_t stream, double *Wt, int ldw, uint8_t *maskt,
+                                          double *errt, const double *Hinv, int ldh, int m,
+                                          int cols, int nm_n, int nm_m);
 
 #ifdef __cplusplus
 }

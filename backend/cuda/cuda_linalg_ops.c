@@ -64,3 +64,13 @@ rcc_status_t rcc_cuda_prune_scores(rcc_backend_t be, float *scores, const float 
       rcc_cuda_prune_scores_launch(impl_of(be)->stream, scores, W, col_scale, mask, m, n));
   return RCC_OK;
 }
+
+rcc_status_t rcc_cuda_obs_sweep_f64(rcc_backend_t be, double *Wt, int ldw, uint8_t *maskt,
+                                    double *errt, const double *Hinv, int ldh, int m, int cols,
+                                    int nm_n, int nm_m) {
+  _Static_assert(RCC_CUDA_NM_MAX_M == RCC_BACKEND_NM_MAX_M, "the kernel's group array");
+  ENTER(be);
+  RCC_CHECK_CUDA(rcc_cuda_obs_sweep_f64_launch(impl_of(be)->stream, Wt, ldw, maskt, errt, Hinv, ldh,
+                                               m, cols, nm_n, nm_m));
+  return RCC_OK;
+}

@@ -510,3 +510,131 @@ extern "C" cudaError_t rcc_cuda_train_logit_scale_backward(cudaStream_t stream, 
   logit_scale_backward_kernel<<<1, 1024, 0, stream>>>(dscale, dlogits, logits, scale, count);
   return cudaGetLastError();
 }
+
+/* ---- buffers and the optimizer step ---- */
+
+__global__ static void fill_kernel(float *x, float value, int64_t n) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+       i += (int64_t)gridDim.x * blockDim.x)
+    x[i] = value;
+}
+
+/* The CPU's AdamW step to the bit: the _rn intrinsics keep nvcc from contracting a
+ * multiply and an add into one FMA, which gcc (no -ffp-contract on x86-64 without FMA
+ * in the baseline ISA) never does; division and sqrt are correctly rounded on both. */
+__global__ static void adamw_kernel(float *params, float *m, float *v, const float *grads,
+                                    const uint8_t *decay, int64_t n, double lr, float b1, float b2,
+                                    double eps, double shrink, double bc1, double bc2) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+       i += (int64_t)gridDim.x * blockDim.x) {
+    const float g = grads[i];
+    const float mi = __fadd_rn(__fmul_rn(b1, m[i]), __fmul_rn(__fsub_rn(1.0f, b1), g));
+    const float vi =
+        __fadd_rn(__fmul_rn(b2, v[i]), __fmul_rn(__fmul_rn(__fsub_rn(1.0f, b2), g), g));
+    m[i] = mi;
+    v[i] = vi;
+    double p = params[i];
+    if (!decay || decay[i]) p = __dmul_rn(p, shrink);
+    const double m_hat = __ddiv_rn((double)mi, bc1), v_hat = __ddiv_rn((double)vi, bc2);
+    params[i] = (float)__dsub_rn(p, __ddiv_rn(__dmul_rn(lr, m_hat), __dadd_rn(sqrt(v_hat), eps)));
+  }
+}
+
+/* The per-entry update, then each block's share of the regularization summed in double
+ * into partial[blockIdx.x] (the CPU sums sequentially, so the two agree to rounding only). */
+__global__ static void distill_grads_kernel(float *g, const float *p, const float *start,
+                                            const uint8_t *frozen, const uint8_t *pull, int64_t n,
+                                            float inv, float pull_coef, double reg_weight,
+                                            double *partial) {
+  double r = 0.0;
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+       i += (int64_t)gridDim.x * blockDim.x) {
+    float gi = frozen[i] ? 0.0f : __fmul_rn(g[i], inv);
+    if (pull[i]) {
+      const float dev = __fsub_rn(p[i], start[i]);
+      gi = __fadd_rn(gi, __fmul_rn(pull_coef, dev));
+      r += reg_weight * (double)dev * dev;
+    }
+    g[i] = gi;
+  }
+  r = block_sum_f64(r);
+  if (threadIdx.x == 0) partial[blockIdx.x] = r;
+}
+
+__global__ static void sum_squares_kernel(double *partial, const float *g, int64_t n) {
+  double s = 0.0;
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+       i += (int64_t)gridDim.x * blockDim.x)
+    s += (double)g[i] * g[i];
+  s = block_sum_f64(s);
+  if (threadIdx.x == 0) partial[blockIdx.x] = s;
+}
+
+/* One block of RCC_CUDA_SUM_BLOCKS threads: *total = the sum of the `count` partials. */
+__global__ static void sum_partials_kernel(double *total, const double *partial, int count) {
+  double s = threadIdx.x < count ? partial[threadIdx.x] : 0.0;
+  s = block_sum_f64(s);
+  if (threadIdx.x == 0) *total = s;
+}
+
+enum { SUM_THREADS = 1024 };
+
+/* Blocks for a sum over n entries: a function of n alone, so the order of the sums is. */
+static int sum_blocks(int64_t n) {
+  const int64_t b = (n + SUM_THREADS - 1) / SUM_THREADS;
+  return b < 1 ? 1 : b > RCC_CUDA_SUM_BLOCKS ? RCC_CUDA_SUM_BLOCKS : (int)b;
+}
+
+/* sums[0] = the sum of the partials in sums[1 .. blocks]. */
+static cudaError_t finish_sum(cudaStream_t stream, double *sums, int blocks) {
+  cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) return err;
+  sum_partials_kernel<<<1, RCC_CUDA_SUM_BLOCKS, 0, stream>>>(sums, sums + 1, blocks);
+  return cudaGetLastError();
+}
+
+__global__ static void scale_kernel(float *g, float s, int64_t n) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+       i += (int64_t)gridDim.x * blockDim.x)
+    g[i] = __fmul_rn(g[i], s);
+}
+
+extern "C" cudaError_t rcc_cuda_train_fill(cudaStream_t stream, float *x, float value, int64_t n) {
+  fill_kernel<<<elem_blocks(n), ELEM_THREADS, 0, stream>>>(x, value, n);
+  return cudaGetLastError();
+}
+
+extern "C" cudaError_t rcc_cuda_train_adamw_step(cudaStream_t stream, float *params, float *m,
+                                                 float *v, const float *grads, const uint8_t *decay,
+                                                 int64_t n, double lr, float b1, float b2,
+                                                 double eps, double shrink, double bc1,
+                                                 double bc2) {
+  adamw_kernel<<<elem_blocks(n), ELEM_THREADS, 0, stream>>>(params, m, v, grads, decay, n, lr, b1,
+                                                            b2, eps, shrink, bc1, bc2);
+  return cudaGetLastError();
+}
+
+/* Many blocks: with sparse_values the buffer holds every kept weight of S (tens of millions
+ * of entries for ViT-B/32), too much for one SM each step. */
+extern "C" cudaError_t rcc_cuda_train_distill_grads(cudaStream_t stream, float *g, const float *p,
+                                                    const float *start, const uint8_t *frozen,
+                                                    const uint8_t *pull, int64_t n, float inv,
+                                                    float pull_coef, double reg_weight,
+                                                    double *sums) {
+  const int blocks = sum_blocks(n);
+  distill_grads_kernel<<<blocks, SUM_THREADS, 0, stream>>>(g, p, start, frozen, pull, n, inv,
+                                                           pull_coef, reg_weight, sums + 1);
+  return finish_sum(stream, sums, blocks);
+}
+
+extern "C" cudaError_t rcc_cuda_train_sum_squares(cudaStream_t stream, double *sums, const float *g,
+                                                  int64_t n) {
+  const int blocks = sum_blocks(n);
+  sum_squares_kernel<<<blocks, SUM_THREADS, 0, stream>>>(sums + 1, g, n);
+  return finish_sum(stream, sums, blocks);
+}
+
+extern "C" cudaError_t rcc_cuda_train_scale(cudaStream_t stream, float *g, float s, int64_t n) {
+  scale_kernel<<<elem_blocks(n), ELEM_THREADS, 0, stream>>>(g, s, n);
+  return cudaGetLastError();
+}

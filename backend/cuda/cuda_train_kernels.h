@@ -56,6 +56,26 @@ cudaError_t rcc_cuda_train_l2norm_backward(cudaStream_t stream, float *dinp, con
 cudaError_t rcc_cuda_train_logit_scale_backward(cudaStream_t stream, float *dscale,
                                                 const float *dlogits, const float *logits,
                                                 float scale, int64_t count);
+cudaError_t rcc_cuda_train_fill(cudaStream_t stream, float *x, float value, int64_t n);
+/* bc1, bc2: the bias corrections 1 - beta^step, computed on the host as the CPU does. */
+cudaError_t rcc_cuda_train_adamw_step(cudaStream_t stream, float *params, float *m, float *v,
+                                      const float *grads, const uint8_t *decay, int64_t n,
+                                      double lr, float b1, float b2, double eps, double shrink,
+                                      double bc1, double bc2);
+/* The sums over all parameters below run on up to RCC_CUDA_SUM_BLOCKS blocks, a number
+ * fixed by n alone, each leaving a partial that one more block adds in a fixed order: the
+ * result repeats exactly. `sums` (device) holds RCC_CUDA_SUM_SCRATCH doubles; the result
+ * is sums[0]. */
+enum { RCC_CUDA_SUM_BLOCKS = 256, RCC_CUDA_SUM_SCRATCH = RCC_CUDA_SUM_BLOCKS + 1 };
+/* sums[0] = the regularization sum of rcc_train_distill_grads. */
+cudaError_t rcc_cuda_train_distill_grads(cudaStream_t stream, float *g, const float *p,
+                                         const float *start, const uint8_t *frozen,
+                                         const uint8_t *pull, int64_t n, float inv, float pull_coef,
+                                         double reg_weight, double *sums);
+/* sums[0] = sum of g^2 in double. */
+cudaError_t rcc_cuda_train_sum_squares(cudaStream_t stream, double *sums, const float *g,
+                                       int64_t n);
+cudaError_t rcc_cuda_train_scale(cudaStream_t stream, float *g, float s, int64_t n);
 
 #ifdef __cplusplus
 }

@@ -5,6 +5,8 @@
  * Status: compiled and linked (CI has the CUDA toolkit but no GPU), not yet run on a GPU;
  * tests/gpu/test_backend_cuda_train.c compares every op with backend/cpu/cpu_train_ops.c
  * wherever a GPU is present. */
+#include <math.h>
+
 #include "backend/backend_train_impl.h"
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_train_kernels.h"
@@ -144,6 +146,82 @@ static rcc_status_t cuda_logit_scale_backward(rcc_backend_t be, float *dscale, c
   return RCC_OK;
 }
 
+/* ---- buffers and the optimizer step ---- */
+
+static rcc_status_t cuda_fill(rcc_backend_t be, float *x, float value, int64_t n) {
+  ENTER(be);
+  RCC_CHECK_CUDA(rcc_cuda_train_fill(impl_of(be)->stream, x, value, n));
+  return RCC_OK;
+}
+
+static rcc_status_t cuda_copy(rcc_backend_t be, float *dst, const float *src, int64_t n) {
+  ENTER(be);
+  RCC_CHECK_CUDA(cudaMemcpyAsync(dst, src, (size_t)n * sizeof *dst, cudaMemcpyDeviceToDevice,
+                                 impl_of(be)->stream));
+  return RCC_OK;
+}
+
+static rcc_status_t cuda_adamw_step(rcc_backend_t be, float *params, float *m, float *v,
+                                    const float *grads, const uint8_t *decay, int64_t n,
+                                    const rcc_train_adamw_t *h) {
+  ENTER(be);
+  /* the scalars exactly as the CPU forms them */
+  const double bc1 = 1.0 - pow(h->beta1, (double)h->step);
+  const double bc2 = 1.0 - pow(h->beta2, (double)h->step);
+  RCC_CHECK_CUDA(rcc_cuda_train_adamw_step(impl_of(be)->stream, params, m, v, grads, decay, n,
+                                           h->lr, (float)h->beta1, (float)h->beta2, h->eps,
+                                           1.0 - h->lr * h->weight_decay, bc1, bc2));
+  return RCC_OK;
+}
+
+/* A one-double device result read back to the host: the stream is drained, since the
+ * caller decides on the value (the loss, the clipping factor) right away. */
+static rcc_status_t read_scalar(rcc_backend_t be, double *dev, double *host) {
+  RCC_CHECK_CUDA(
+      cudaMemcpyAsync(host, dev, sizeof *host, cudaMemcpyDeviceToHost, impl_of(be)->stream));
+  RCC_CHECK_CUDA(cudaStreamSynchronize(impl_of(be)->stream));
+  return RCC_OK;
+}
+
+static rcc_status_t cuda_distill_grads(rcc_backend_t be, float *g, const float *p,
+                                       const float *start, const uint8_t *frozen,
+                                       const uint8_t *pull, int64_t n, float inv, float pull_coef,
+                                       double reg_weight, double *reg) {
+  ENTER(be);
+  double *dev = rcc_backend_alloc(be, RCC_CUDA_SUM_SCRATCH * sizeof *dev);
+  if (!dev) return rcc_fail_context(RCC_ERR_NOMEM, "cuda_train_ops.c: distill_grads");
+  rcc_status_t st = RCC_OK;
+  const cudaError_t err = rcc_cuda_train_distill_grads(impl_of(be)->stream, g, p, start, frozen,
+                                                       pull, n, inv, pull_coef, reg_weight, dev);
+  if (err != cudaSuccess)
+    st = rcc_fail(RCC_ERR_CUDA, "cuda_train_ops.c: distill_grads kernel: %s",
+                  cudaGetErrorString(err));
+  if (st == RCC_OK) st = read_scalar(be, dev, reg);
+  rcc_backend_release(be, dev);
+  return st;
+}
+
+static rcc_status_t cuda_clip_grad_norm(rcc_backend_t be, float *g, int64_t n, double max_norm,
+                                        double *norm) {
+  ENTER(be);
+  double *dev = rcc_backend_alloc(be, RCC_CUDA_SUM_SCRATCH * sizeof *dev);
+  if (!dev) return rcc_fail_context(RCC_ERR_NOMEM, "cuda_train_ops.c: clip_grad_norm");
+  double sq = 0.0;
+  rcc_status_t st = RCC_OK;
+  const cudaError_t err = rcc_cuda_train_sum_squares(impl_of(be)->stream, dev, g, n);
+  if (err != cudaSuccess)
+    st =
+        rcc_fail(RCC_ERR_CUDA, "cuda_train_ops.c: sum_squares kernel: %s", cudaGetErrorString(err));
+  if (st == RCC_OK) st = read_scalar(be, dev, &sq);
+  rcc_backend_release(be, dev);
+  RCC_TRY(st);
+  *norm = sqrt(sq);
+  if (max_norm > 0.0 && *norm > max_norm)
+    RCC_CHECK_CUDA(
+        rcc_cuda_train_scale(impl_of(be)->stream, g, (float)(max_norm / (*norm + 1e-6)), n));
+  return RCC_OK;
+}
+
 const rcc_backend_train_ops_t rcc_cuda_train_ops = {
     .linear_epilogue = cuda_linear_epilogue,
     .column_sums = cuda_column_sums,
@@ -163,4 +241,9 @@ const rcc_backend_train_ops_t rcc_cuda_train_ops = {
     .l2norm_forward = cuda_l2norm_forward,
     .l2norm_backward = cuda_l2norm_backward,
     .logit_scale_backward = cuda_logit_scale_backward,
+    .fill = cuda_fill,
+    .copy = cuda_copy,
+    .adamw_step = cuda_adamw_step,
+    .distill_grads = cuda_distill_grads,
+    .clip_grad_norm = cuda_clip_grad_norm,
 };

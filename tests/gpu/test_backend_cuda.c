@@ -217,12 +217,46 @@ static void test_elementwise(void **state) {
   free(out);
 }
 
+/* The caching pool (cuda_backend.c): blocks released while work on them is still queued
+ * are reused by the next allocation of the same size; stream order must keep the values
+ * right. Each round doubles x through a fresh temporary, so a temporary that shared memory
+ * with unfinished work would show in the result. Then a request far beyond the device's
+ * memory fails as out of memory, and the backend keeps working after it. */
+static void test_caching_pool(void **state) {
+  const size_t n = 1 << 20;
+  float *x = rcc_test_random_floats(n, -1, 1);
+  float *dx = rcc_test_to_gpu(x, n * sizeof *x);
+  for (int round = 0; round < 64; round++) {
+    float *tmp = rcc_backend_alloc(rcc_test_gpu, n * sizeof *tmp);
+    assert_non_null(tmp);
+    assert_int_equal(rcc_add(rcc_test_gpu, tmp, dx, dx, (int64_t)n), RCC_OK);
+    assert_int_equal(rcc_scale(rcc_test_gpu, dx, 0.0f, (int64_t)n), RCC_OK);
+    assert_int_equal(rcc_add(rcc_test_gpu, dx, dx, tmp, (int64_t)n), RCC_OK);
+    assert_int_equal(rcc_scale(rcc_test_gpu, dx, 0.5f, (int64_t)n), RCC_OK);
+    rcc_backend_release(rcc_test_gpu, tmp); /* queued behind the adds, not waited for */
+  }
+  float *got = rcc_test_from_gpu(dx, n);
+  expect_close(got, x, n, 0, "64 rounds through released temporaries");
+  free(got);
+
+  void *empty = rcc_backend_alloc(rcc_test_gpu, 0);
+  assert_non_null(empty);
+  rcc_backend_release(rcc_test_gpu, empty);
+  assert_null(rcc_backend_alloc(rcc_test_gpu, (size_t)1 << 52));
+  assert_non_null(strstr(rcc_last_error(), "alloc"));
+  assert_int_equal(rcc_scale(rcc_test_gpu, dx, 1.0f, (int64_t)n), RCC_OK);
+  assert_int_equal(rcc_backend_synchronize(rcc_test_gpu), RCC_OK);
+  rcc_backend_release(rcc_test_gpu, dx);
+  free(x);
+}
+
 int main(void) {
   if (rcc_test_gpu_missing()) return 77;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_memory_and_names), cmocka_unit_test(test_gemm),
       cmocka_unit_test(test_layernorm),        cmocka_unit_test(test_softmax),
       cmocka_unit_test(test_activations),      cmocka_unit_test(test_elementwise),
+      cmocka_unit_test(test_caching_pool),
   };
   return cmocka_run_group_tests(tests, rcc_test_open_cpu_and_gpu, rcc_test_close_backends);
 }

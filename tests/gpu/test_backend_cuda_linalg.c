@@ -12,6 +12,14 @@
  *                 (both exact float64 SVDs, gesvd vs gesdd, then rounded to float32 outputs,
  *                 which is the floor: ~6e-8 per entry);
  *   alpha         1e-6 relative; masks and pruned weights identical.
+ *   obs_sweep_f64 1e-14, bit-identical expected: each weight sees the same IEEE operations
+ *                 in the same order on both (the kernel keeps the update unfused); masks
+ *                 (N:M chosen in the sweep) identical;
+ *   stage kernels added with it, GPU against the CPU backend: sparsegpt masks identical and
+ *                 weights within 1e-9 relative (cuBLAS and OpenBLAS sum the lazy-batch
+ *                 GEMMs and the factorizations in other orders, ~1e-13, then float32
+ *                 outputs); residual as lowrank; null space alpha within 1e-6 relative and
+ *                 the same null dimension; the global threshold step identical.
  * Without a GPU (or a CUDA build) it prints "skipped: no GPU" and exits 77. */
 #include <math.h>
 #include <stdio.h>
@@ -336,12 +344,157 @@ static void test_stage_kernels(void **state) {
   }
 }
 
+/* One block sweep, rows of W padded (ldw = m + 3) and the factor block padded (ldh), so
+ * that a write outside the block or a wrong stride shows. */
+static void check_obs_sweep(int m, int cols, int nm_n, int nm_m) {
+  const int ldw = m + 3, ldh = cols + 2;
+  const size_t nw = (size_t)cols * ldw, nt = (size_t)cols * m, nh = (size_t)cols * ldh;
+  double *Wt = rcc_test_random_doubles(nw), *Hinv = rcc_test_random_doubles(nh);
+  for (int i = 0; i < cols; i++) /* a factor's diagonal: positive, away from 0 */
+    Hinv[(size_t)i * ldh + i] = 1.0 + fabs(Hinv[(size_t)i * ldh + i]);
+  for (size_t i = 0; i < nw; i += 5) /* zeros: saliency ties inside the N:M groups */
+    Wt[i] = 0.0;
+  uint8_t *mask = rcc_test_malloc(nt);
+  for (size_t i = 0; i < nt; i++)
+    mask[i] = (i * 7 + 3) % 10 >= 5; /* the unstructured input; N:M writes its own */
+  double *dW = rcc_test_to_gpu(Wt, nw * sizeof *Wt), *dH = rcc_test_to_gpu(Hinv, nh * sizeof *Hinv);
+  uint8_t *dM = nm_n ? rcc_test_gpu_poisoned_mask(nt) : rcc_test_to_gpu(mask, nt);
+  if (nm_n) memset(mask, 0xAB, nt);
+  double *dE = rcc_test_gpu_nan_doubles(nt);
+  double *err = rcc_test_malloc(nt * sizeof *err);
+  assert_int_equal(
+      rcc_backend_obs_sweep_f64(rcc_test_gpu, dW, ldw, dM, dE, dH, ldh, m, cols, nm_n, nm_m),
+      RCC_OK);
+  assert_int_equal(
+      rcc_backend_obs_sweep_f64(rcc_test_cpu, Wt, ldw, mask, err, Hinv, ldh, m, cols, nm_n, nm_m),
+      RCC_OK);
+  double *gW = from_gpu_doubles(dW, nw), *gE = from_gpu_doubles(dE, nt);
+  uint8_t *gM = rcc_test_from_gpu_bytes(dM, nt);
+  char what[96];
+  snprintf(what, sizeof what, "obs_sweep_f64 %4d rows x %3d columns %d:%d weights", m, cols, nm_n,
+           nm_m);
+  rcc_test_expect_below(normalized(gW, Wt, nw), 1e-14, what);
+  snprintf(what, sizeof what, "obs_sweep_f64 %4d rows x %3d columns %d:%d errors", m, cols, nm_n,
+           nm_m);
+  rcc_test_expect_below(normalized(gE, err, nt), 1e-14, what);
+  assert_memory_equal(gM, mask, nt);
+  rcc_backend_release(rcc_test_gpu, dW);
+  rcc_backend_release(rcc_test_gpu, dH);
+  rcc_backend_release(rcc_test_gpu, dM);
+  rcc_backend_release(rcc_test_gpu, dE);
+  free(Wt);
+  free(Hinv);
+  free(mask);
+  free(err);
+  free(gW);
+  free(gE);
+  free(gM);
+}
+
+static void test_obs_sweep(void **state) {
+  (void)state;
+  check_obs_sweep(3072, 128, 0, 0);
+  check_obs_sweep(768, 128, 2, 4);
+  check_obs_sweep(200, 64, 3, 8); /* rows not a multiple of the kernel's block */
+  check_obs_sweep(5, 24, 0, 0);
+  check_obs_sweep(1, 1, 0, 0);
+}
+
+/* sparsegpt, residual, null-space alpha and the global threshold on the GPU against the
+ * same kernels through the CPU backend, at the ViT-B/32 shapes and an odd small one. */
+static void test_more_stage_kernels(void **state) {
+  (void)state;
+  const int shapes[][2] = {{768, 768}, {3072, 768}, {37, 52}};
+  for (int s = 0; s < 3; s++) {
+    const int m = shapes[s][0], n = shapes[s][1];
+    const size_t mn = (size_t)m * n;
+    float *W = rcc_test_random_floats(mn, -1.0f, 1.0f);
+    float *X = rcc_test_random_floats((size_t)2 * n * n, -1.0f, 1.0f);
+    double *H = rcc_test_malloc((size_t)n * n * sizeof *H);
+    for (size_t i = 0; i < (size_t)n * n; i++)
+      H[i] = 0.0;
+    for (int t = 0; t < 2 * n; t++) /* H = X^T X, upper triangle, then mirrored */
+      for (int a = 0; a < n; a++)
+        for (int b = a; b < n; b++)
+          H[(size_t)a * n + b] += (double)X[(size_t)t * n + a] * X[(size_t)t * n + b];
+    for (int a = 0; a < n; a++)
+      for (int b = 0; b < a; b++)
+        H[(size_t)a * n + b] = H[(size_t)b * n + a];
+    for (int p = 0; p < 2; p++) {
+      const rcc_nm_t nm = p ? (rcc_nm_t){2, 4} : (rcc_nm_t){0, 0};
+      float *Wg = rcc_test_malloc(mn * sizeof *Wg), *Wc = rcc_test_malloc(mn * sizeof *Wc);
+      uint8_t *mg = rcc_test_poisoned_mask(mn), *mc = rcc_test_poisoned_mask(mn);
+      memcpy(Wg, W, mn * sizeof *W);
+      memcpy(Wc, W, mn * sizeof *W);
+      assert_int_equal(rcc_prune_sparsegpt_on(rcc_test_gpu, Wg, mg, m, n, H, 0.5, nm, 128, 0.01),
+                       RCC_OK);
+      assert_int_equal(rcc_prune_sparsegpt_on(rcc_test_cpu, Wc, mc, m, n, H, 0.5, nm, 128, 0.01),
+                       RCC_OK);
+      assert_memory_equal(mg, mc, mn);
+      double diff = 0.0, norm = 0.0;
+      for (size_t i = 0; i < mn; i++) {
+        diff += ((double)Wg[i] - Wc[i]) * ((double)Wg[i] - Wc[i]);
+        norm += (double)Wc[i] * Wc[i];
+      }
+      rcc_test_expect_below(isnan(diff) ? INFINITY : sqrt(diff / norm), 1e-9,
+                            "sparsegpt on the GPU, weights");
+      /* The sparse part just pruned feeds the residual fit and the threshold step. */
+      for (int h = 0; h < 2 && p == 0; h++) {
+        const rcc_rank_rule_t rule = {0.9, 1.0, 1};
+        rcc_lowrank_t g, c;
+        assert_int_equal(
+            rcc_lowrank_residual_on(rcc_test_gpu, W, Wc, m, n, h ? H : NULL, 0.01, &rule, &g),
+            RCC_OK);
+        assert_int_equal(
+            rcc_lowrank_residual_on(rcc_test_cpu, W, Wc, m, n, h ? H : NULL, 0.01, &rule, &c),
+            RCC_OK);
+        assert_int_equal(g.rank, c.rank);
+        rcc_test_expect_below(product_error(&g, &c, W), 1e-6, "residual on the GPU");
+        rcc_lowrank_free(&g);
+        rcc_lowrank_free(&c);
+      }
+      if (p == 0) {
+        memcpy(Wg, W, mn * sizeof *W);
+        memcpy(Wc, W, mn * sizeof *W);
+        memcpy(mg, mc, mn); /* sparsegpt's mask: some entries pruned before */
+        assert_int_equal(rcc_prune_threshold_on(rcc_test_gpu, Wg, mg, (int64_t)mn, 0.25f), RCC_OK);
+        assert_int_equal(rcc_prune_threshold(Wc, mc, (int64_t)mn, 0.25f), RCC_OK);
+        assert_memory_equal(mg, mc, mn);
+        assert_memory_equal(Wg, Wc, mn * sizeof *Wg);
+      }
+      free(Wg);
+      free(Wc);
+      free(mg);
+      free(mc);
+    }
+    float *W_hat = rcc_test_random_floats(mn, -0.1f, 0.1f);
+    for (size_t i = 0; i < mn; i++)
+      W_hat[i] += W[i];
+    float *ag = rcc_test_nan_floats((size_t)m), *ac = rcc_test_nan_floats((size_t)m);
+    int null_g = -1, null_c = -2;
+    assert_int_equal(
+        rcc_alpha_null_space_on(rcc_test_gpu, W, W_hat, m, n, H, 0.9, 0.1, ag, &null_g), RCC_OK);
+    assert_int_equal(
+        rcc_alpha_null_space_on(rcc_test_cpu, W, W_hat, m, n, H, 0.9, 0.1, ac, &null_c), RCC_OK);
+    assert_int_equal(null_g, null_c);
+    assert_allclose(ag, ac, (size_t)m, 0.0, 1e-6);
+    printf("  sparsegpt, residual, threshold and null space on the GPU %4d x %4d\n", m, n);
+    free(W);
+    free(X);
+    free(H);
+    free(W_hat);
+    free(ag);
+    free(ac);
+  }
+}
+
 int main(void) {
   if (rcc_test_gpu_missing()) return 77;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_gemm),         cmocka_unit_test(test_trsm),
       cmocka_unit_test(test_conversions),  cmocka_unit_test(test_row_dots),
       cmocka_unit_test(test_prune_scores), cmocka_unit_test(test_stage_kernels),
+      cmocka_unit_test(test_obs_sweep),    cmocka_unit_test(test_more_stage_kernels),
   };
   return cmocka_run_group_tests(tests, rcc_test_open_cpu_and_gpu, rcc_test_close_backends);
 }

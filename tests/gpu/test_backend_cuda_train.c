@@ -11,6 +11,14 @@
  *    CPU adds the N = 400 rows one after another, the GPU in 16 interleaved partial sums,
  *    and two float orders of N terms may differ by up to ~N * 2^-24 = 2.4e-5 of the sum of
  *    magnitudes (typically ~sqrt(N) times less).
+ * The optimizer ops (fill, copy, AdamW, distillation's gradient and clipping) run on a
+ * parameter vector of 1,000,003 entries with random masks:
+ *  - fill, copy, the AdamW step and the per-entry gradient update must match exactly
+ *    (bound 0): the kernels use the CPU's float and double formulas with the rounding of
+ *    each step pinned (no contracted multiply-adds), and correctly rounded / and sqrt;
+ *  - the regularization and the gradient norm are sums in double of n terms, in another
+ *    order on the GPU: relative 1e-12 (n * 2^-53 = 1.1e-10 worst case, far less typical);
+ *    the clipped gradient then differs by at most one float rounding: ELEM_BOUND.
  * Without a GPU (or a CUDA build) it prints "skipped: no GPU" and exits 77. */
 #include <math.h>
 #include <stdio.h>
@@ -330,6 +338,77 @@ static void test_loss_helpers(void **state) {
   }
 }
 
+/* A random 0/1 mask, about one entry in `one_in` set. */
+static uint8_t *random_mask(size_t n, int one_in) {
+  uint8_t *m = rcc_test_malloc(n);
+  float *r = rcc_test_random_floats(n, 0.0f, 1.0f);
+  for (size_t i = 0; i < n; i++)
+    m[i] = r[i] * one_in < 1.0f;
+  free(r);
+  return m;
+}
+
+static void expect_rel(double gpu, double cpu, double bound, const char *what) {
+  const double err = fabs(gpu - cpu) / (fabs(cpu) > 0 ? fabs(cpu) : 1.0);
+  printf("  %-47s relative error %.2e (bound %.0e)\n", what, err, bound);
+  if (!(err <= bound)) fail_msg("%s: cpu %.17g gpu %.17g", what, cpu, gpu);
+}
+
+static void test_optimizer(void **state) {
+  const int64_t n = 1000003;
+  pair_t x = output((size_t)n);
+  BOTH(rcc_train_fill(CPU, x.h, 0.25f, n), rcc_train_fill(GPU, x.d, 0.25f, n));
+  check("opt", "fill", &x, 0.0);
+  pair_t src = input((size_t)n, -1, 1);
+  BOTH(rcc_train_copy(CPU, x.h, src.h, n), rcc_train_copy(GPU, x.d, src.d, n));
+  check("opt", "copy", &x, 0.0);
+
+  uint8_t *frozen = random_mask((size_t)n, 5), *pull = random_mask((size_t)n, 3);
+  uint8_t *d_frozen = bytes_to_gpu(frozen, (size_t)n), *d_pull = bytes_to_gpu(pull, (size_t)n);
+  pair_t g = input((size_t)n, -1, 1), p = input((size_t)n, -2, 2), start = input((size_t)n, -2, 2);
+  double reg_cpu = 0, reg_gpu = 0;
+  BOTH(rcc_train_distill_grads(CPU, g.h, p.h, start.h, frozen, pull, n, 0.25f, 0.02f, 0.01,
+                               &reg_cpu),
+       rcc_train_distill_grads(GPU, g.d, p.d, start.d, d_frozen, d_pull, n, 0.25f, 0.02f, 0.01,
+                               &reg_gpu));
+  check("opt", "distill gradient", &g, 0.0);
+  expect_rel(reg_gpu, reg_cpu, 1e-12, "opt      distill regularization");
+
+  double norm_cpu = 0, norm_gpu = 0;
+  BOTH(rcc_train_clip_grad_norm(CPU, g.h, n, 1.0, &norm_cpu),
+       rcc_train_clip_grad_norm(GPU, g.d, n, 1.0, &norm_gpu));
+  expect_rel(norm_gpu, norm_cpu, 1e-12, "opt      gradient norm");
+  if (!(norm_cpu > 1.0)) fail_msg("the norm %g does not exercise the clipping", norm_cpu);
+  check("opt", "clipped gradient", &g, ELEM_BOUND);
+  /* the same gradient on both sides from here, so that AdamW is compared alone */
+  assert_int_equal(rcc_backend_upload(GPU, g.d, g.h, (size_t)n * sizeof *g.h), RCC_OK);
+
+  uint8_t *decay = random_mask((size_t)n, 2), *d_decay = bytes_to_gpu(decay, (size_t)n);
+  pair_t m = input((size_t)n, -0.1f, 0.1f), v = input((size_t)n, 0.0f, 0.01f);
+  for (int64_t step = 1; step <= 3; step++) {
+    const rcc_train_adamw_t h = {1e-3, 0.9, 0.999, 1e-8, 0.05, step};
+    BOTH(rcc_train_adamw_step(CPU, p.h, m.h, v.h, g.h, decay, n, &h),
+         rcc_train_adamw_step(GPU, p.d, m.d, v.d, g.d, d_decay, n, &h));
+  }
+  check("opt", "adamw params", &p, 0.0);
+  check("opt", "adamw m", &m, 0.0);
+  check("opt", "adamw v", &v, 0.0);
+  /* decay NULL: every entry decays */
+  const rcc_train_adamw_t h = {1e-2, 0.9, 0.999, 1e-8, 0.1, 4};
+  BOTH(rcc_train_adamw_step(CPU, p.h, m.h, v.h, g.h, NULL, n, &h),
+       rcc_train_adamw_step(GPU, p.d, m.d, v.d, g.d, NULL, n, &h));
+  check("opt", "adamw params (all decay)", &p, 0.0);
+  pair_t *all[] = {&x, &src, &g, &p, &start, &m, &v};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+    release(all[i]);
+  free(frozen);
+  free(pull);
+  free(decay);
+  rcc_backend_release(GPU, d_frozen);
+  rcc_backend_release(GPU, d_pull);
+  rcc_backend_release(GPU, d_decay);
+}
+
 int main(void) {
   const int missing = rcc_test_gpu_missing();
   if (missing) return missing;
@@ -338,6 +417,7 @@ int main(void) {
       cmocka_unit_test(test_softmax_backward), cmocka_unit_test(test_activations),
       cmocka_unit_test(test_patch_embedding),  cmocka_unit_test(test_token_embedding),
       cmocka_unit_test(test_pooling),          cmocka_unit_test(test_loss_helpers),
+      cmocka_unit_test(test_optimizer),
   };
   return cmocka_run_group_tests(tests, rcc_test_open_cpu_and_gpu, rcc_test_close_backends);
 }

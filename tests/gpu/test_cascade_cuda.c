@@ -11,19 +11,18 @@
  *  - the image features of the two compressed/ models, both evaluated on the CPU backend,
  *    within normalized error 1e-3.
  * Without a GPU it prints "skipped: no GPU" and exits 77. RCC_TEST_CASCADE_BACKEND names
- * the second backend instead of "cuda:0" (with "cpu" this test's own checks run anywhere). */
+ * the second backend instead of "cuda:0": with "cpu" this test's own checks run anywhere,
+ * the second run taking the stages' device code path (compress/device.h) on the CPU. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "jobs/job.h"
 #include "model/clip.h"
 #include "rcc_version.h"
-#include "runner/cascade.h"
-#include "runner/session.h"
 #include "tests/harness.h"
+#include "tests/tiny_cascade.h"
 
 static const char *second_backend(void) {
   const char *env = getenv("RCC_TEST_CASCADE_BACKEND");
@@ -39,63 +38,12 @@ static const char *run_dir(int run) {
   return path[run];
 }
 
-static void run_cascade(int run) {
-  const char *backend = backend_of(run);
-  char job_path[4300], cmd[8600];
-  snprintf(job_path, sizeof job_path, "%s.yaml", run_dir(run));
-  FILE *f = fopen(job_path, "w");
-  assert_non_null(f);
-  fprintf(f,
-          "model: %s\noutput: %s\nbackend: %s\n"
-          "data: {calibration: 'fmnist:train', calibration_samples: 64,\n"
-          "       validation: 'fmnist:test', validation_samples: 200}\n"
-          "layers: {include: ['*encoder.layers.*']}\n"
-          "cascade:\n"
-          "  stages:\n"
-          "    - {name: dare, config: {method: wanda, target_sparsity: 0.5}}\n"
-          "    - {name: nullu, config: {method: residual, energy_threshold: 0.9,\n"
-          "                             rank_reduction_ratio: 0.25}}\n"
-          "    - {name: alphaedit, config: {method: closed_form, regularization: 0.001}}\n"
-          "  validation: {performance_threshold: 0.01}\n",
-          rcc_source_path("tests/fixtures/clip-tiny-a"), run_dir(run), backend);
-  fclose(f);
-  rcc_job_t *job;
-  if (rcc_job_load(job_path, &job) != RCC_OK) fail_msg("%s", rcc_job_errors());
-  rcc_session_t s;
-  int argc = 0;
-  char **argv = NULL;
-  if (rcc_session_open(&s, &argc, &argv, backend, 0) != RCC_OK) fail_msg("%s", rcc_last_error());
-  snprintf(cmd, sizeof cmd, "mkdir -p '%s'", run_dir(run));
-  assert_int_equal(system(cmd), 0);
-  if (rcc_cascade_run(job, &s, true) != RCC_OK) fail_msg("%s: %s", backend, rcc_last_error());
-  rcc_session_close(&s);
-  rcc_job_free(job);
-}
-
 static int run_both(void **state) {
-  run_cascade(0);
-  run_cascade(1);
+  rcc_test_run_tiny_job(run_dir(0), backend_of(0), "", RCC_TEST_TINY_CASCADE, 0);
+  /* CPU against CPU: the second run takes the stages' device path. */
+  rcc_test_run_tiny_job(run_dir(1), backend_of(1), "", RCC_TEST_TINY_CASCADE,
+                        !strcmp(backend_of(1), "cpu"));
   return 0;
-}
-
-static cJSON *report(int run) {
-  char path[4400];
-  snprintf(path, sizeof path, "%s/report.json", run_dir(run));
-  FILE *f = fopen(path, "r");
-  if (!f) fail_msg("cannot open %s", path);
-  static char text[2][1 << 22];
-  size_t n = fread(text[run], 1, sizeof text[run] - 1, f);
-  fclose(f);
-  text[run][n] = '\0';
-  cJSON *o = cJSON_Parse(text[run]);
-  if (!o) fail_msg("%s is not JSON", path);
-  return o;
-}
-
-static double number(const cJSON *o, const char *key) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-  if (!cJSON_IsNumber(v)) fail_msg("report.json: no number '%s'", key);
-  return v->valuedouble;
 }
 
 static void expect_top1_close(double cpu, double gpu, double one_image, const char *what) {
@@ -104,11 +52,13 @@ static void expect_top1_close(double cpu, double gpu, double one_image, const ch
 }
 
 static void test_same_decisions(void **state) {
-  cJSON *a = report(0), *b = report(1);
+  cJSON *a = rcc_test_read_report(run_dir(0)), *b = rcc_test_read_report(run_dir(1));
   /* top-1 is reported in percent */
-  const double one_image = 100.0 / number(cJSON_GetObjectItem(a, "data"), "validation_samples");
-  expect_top1_close(number(cJSON_GetObjectItem(a, "baseline"), "value"),
-                    number(cJSON_GetObjectItem(b, "baseline"), "value"), one_image, "baseline");
+  const double one_image =
+      100.0 / rcc_test_json_number(cJSON_GetObjectItem(a, "data"), "validation_samples");
+  expect_top1_close(rcc_test_json_number(cJSON_GetObjectItem(a, "baseline"), "value"),
+                    rcc_test_json_number(cJSON_GetObjectItem(b, "baseline"), "value"), one_image,
+                    "baseline");
   const cJSON *sa = cJSON_GetObjectItem(a, "stages"), *sb = cJSON_GetObjectItem(b, "stages");
   assert_int_equal(cJSON_GetArraySize(sa), cJSON_GetArraySize(sb));
   for (int i = 0; i < cJSON_GetArraySize(sa); i++) {
@@ -121,17 +71,19 @@ static void test_same_decisions(void **state) {
                           cJSON_GetObjectItem(xb, "decision")->valuestring);
       char what[64];
       snprintf(what, sizeof what, "stage %d attempt %d top-1", i + 1, k + 1);
-      expect_top1_close(number(xa, "metric"), number(xb, "metric"), one_image, what);
+      expect_top1_close(rcc_test_json_number(xa, "metric"), rcc_test_json_number(xb, "metric"),
+                        one_image, what);
     }
   }
-  expect_top1_close(number(cJSON_GetObjectItem(a, "final"), "metric"),
-                    number(cJSON_GetObjectItem(b, "final"), "metric"), one_image, "final");
+  expect_top1_close(rcc_test_json_number(cJSON_GetObjectItem(a, "final"), "metric"),
+                    rcc_test_json_number(cJSON_GetObjectItem(b, "final"), "metric"), one_image,
+                    "final");
   cJSON_Delete(a);
   cJSON_Delete(b);
 }
 
 static void test_same_layers(void **state) {
-  cJSON *a = report(0), *b = report(1);
+  cJSON *a = rcc_test_read_report(run_dir(0)), *b = rcc_test_read_report(run_dir(1));
   const cJSON *la = cJSON_GetObjectItem(a, "layers"), *lb = cJSON_GetObjectItem(b, "layers");
   assert_int_equal(cJSON_GetArraySize(la), cJSON_GetArraySize(lb));
   int rank_moves = 0;
@@ -139,10 +91,10 @@ static void test_same_layers(void **state) {
     const cJSON *xa = cJSON_GetArrayItem(la, i), *xb = cJSON_GetArrayItem(lb, i);
     const char *name = cJSON_GetObjectItem(xa, "name")->valuestring;
     assert_string_equal(name, cJSON_GetObjectItem(xb, "name")->valuestring);
-    if (number(xa, "nnz") != number(xb, "nnz"))
-      fail_msg("%s: nnz %.0f on cpu, %.0f on %s", name, number(xa, "nnz"), number(xb, "nnz"),
-               second_backend());
-    const double dr = fabs(number(xa, "rank") - number(xb, "rank"));
+    if (rcc_test_json_number(xa, "nnz") != rcc_test_json_number(xb, "nnz"))
+      fail_msg("%s: nnz %.0f on cpu, %.0f on %s", name, rcc_test_json_number(xa, "nnz"),
+               rcc_test_json_number(xb, "nnz"), second_backend());
+    const double dr = fabs(rcc_test_json_number(xa, "rank") - rcc_test_json_number(xb, "rank"));
     if (dr > 1) fail_msg("%s: rank differs by %.0f", name, dr);
     rank_moves += dr > 0;
   }

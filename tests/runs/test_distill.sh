@@ -5,7 +5,8 @@
 # epoch, final top-1 within 0.2 points: the ranks sum gradients in another order), training
 # must lower the loss and never end below its closed-form start, the report and checkpoint
 # history carry the summary, a stage left by a killed rank resumes to the same result, and
-# `rcc-dist eval` of packed.safetensors and of compressed/ gives the run's final top-1.
+# `rcc-dist eval` of packed.safetensors and of compressed/ gives the run's final top-1, and
+# the device code path run on the CPU (RCC_STAGES_ON_BACKEND=1) ends exactly as the host's.
 # Mode `bias` (test_distill_bias.sh) compresses the vision tower only and trains alpha, the
 # kept values of S, every bias (the dense text layers' too) and every LayerNorm, then runs a
 # closed-form alphaedit stage on top: the outputs must hold the trained biases and
@@ -80,6 +81,18 @@ for np in 2 4; do
   jq -en --argjson a "$(jq .final.metric "$tmp/np$np/report.json")" --argjson b "$final" \
     '(($a - $b) | fabs) <= 0.2' >/dev/null && ok || bad "final top-1 on $np ranks differs by > 0.2"
 done
+
+# The device code path (backend twins of every buffer, uploads and downloads, gradients
+# summed whole and staged through the host as on a GPU without NCCL), taken on the CPU
+# with RCC_STAGES_ON_BACKEND=1: on 2 ranks it must end exactly as the host path.
+job "$tmp/dev2" >"$tmp/dev2.yaml"
+if timeout 300 "$mpiexec" -n 2 env RCC_STAGES_ON_BACKEND=1 "$bin" "$tmp/dev2.yaml" >"$tmp/outdev" 2>&1; then
+  grep -q "staged through the host for backend buffers" "$tmp/outdev" && ok ||
+    bad "the device-path run did not stage its backend buffers through the host"
+  "$compare" "$tmp/np2" "$tmp/dev2" --exact && ok || bad "the device path on the CPU differs from the host path"
+else
+  bad "the device-path run on 2 ranks failed:"; tail -20 "$tmp/outdev"
+fi
 
 # Both outputs evaluate to the run's final top-1 (the validation's samples, batch and threads).
 for out in packed.safetensors compressed; do

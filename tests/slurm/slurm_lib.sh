@@ -197,6 +197,15 @@ slurm_has_pmix() {
   srun --mpi=list 2>/dev/null | grep -qw pmix
 }
 
+# slurm_start_mpi: slurm_start for a test whose jobs run `srun --mpi=pmix` and whose checks
+# read JSON with jq; skips where srun has no pmix plugin, then enters $SLURM_TMP.
+slurm_start_mpi() {
+  command -v jq >/dev/null || fail "jq not installed (make deps installs it)"
+  slurm_start
+  slurm_has_pmix || slurm_skip "srun has no pmix plugin (srun --mpi=list); the jobs use --mpi=pmix"
+  cd "$SLURM_TMP" || exit 1
+}
+
 # slurm_sbatch_wait NAME SBATCH_ARGS... SCRIPT: submits SCRIPT with sbatch --wait (the
 # output of each job or array task in $SLURM_TMP/NAME-JOBID.out; 3 minutes of job time and
 # 150 s of waiting at most) and returns the job's exit code, printing its output if not 0.

@@ -8,10 +8,7 @@ set -u
 bin=$1
 src=$2
 . "$(dirname "$0")/slurm_lib.sh"
-command -v jq >/dev/null || fail "jq not installed (make deps installs it)"
-slurm_start
-slurm_has_pmix || slurm_skip "srun has no pmix plugin (srun --mpi=list)"
-cd "$SLURM_TMP" || exit 1
+slurm_start_mpi
 
 args=(eval --model "$src/models/clip-fmnist" --data fmnist:test --limit 1000 --json)
 "$bin" "${args[@]}" >single.json 2>single.err || {

@@ -9,10 +9,7 @@ set -u
 bin=$1
 src=$2
 . "$(dirname "$0")/slurm_lib.sh"
-command -v jq >/dev/null || fail "jq not installed (make deps installs it)"
-slurm_start
-slurm_has_pmix || slurm_skip "srun has no pmix plugin (srun --mpi=list)"
-cd "$SLURM_TMP" || exit 1
+slurm_start_mpi
 
 # job.yaml OUTPUT: the example job, smaller, on the model in the source tree.
 make_job() {

@@ -10,10 +10,7 @@ set -u
 bin=$1
 src=$2
 . "$(dirname "$0")/slurm_lib.sh"
-command -v jq >/dev/null || fail "jq not installed (make deps installs it)"
-slurm_start
-slurm_has_pmix || slurm_skip "srun has no pmix plugin (srun --mpi=list); the script uses --mpi=pmix"
-cd "$SLURM_TMP" || exit 1
+slurm_start_mpi
 
 cat >job.yaml <<YAML
 model: $src/models/clip-fmnist

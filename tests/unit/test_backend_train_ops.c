@@ -2,13 +2,18 @@
  * backend, negative shapes, unknown activations, bad eps, patch sizes and logit scales,
  * missing required buffers and calls that would compute nothing are refused with an error
  * naming the problem, before any output is touched; empty shapes succeed without reading
- * a pointer. (What the ops compute is checked by tests/unit/test_grad_ops.c against
+ * a pointer. The optimizer ops of the CPU backend (fill, copy, AdamW, distillation's
+ * gradient update and clipping) must give compress/optim.h's host functions and the loop
+ * runner/distill.c ran before them to the bit: distillation runs on the cpu backend keep
+ * their numbers. (What the other ops compute is checked by tests/unit/test_grad_ops.c against
  * finite differences, and the CUDA ops by tests/gpu/test_backend_cuda_train.c.) */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend/backend_impl.h"
 #include "backend/backend_train.h"
+#include "compress/optim.h"
 #include "tests/backend_pair.h"
 #include "tests/harness.h"
 
@@ -139,11 +144,108 @@ static void test_empty_shapes(void **state) {
   assert_true(g[0] == 0.0f && g[1] == 0.0f);
 }
 
+static void test_optimizer_args(void **state) {
+  float a[4] = {1, 2, 3, 4};
+  uint8_t mask[4] = {0};
+  double out = 7.0;
+  const rcc_train_adamw_t h = {1e-3, 0.9, 0.999, 1e-8, 0.0, 0};
+  refused(rcc_train_fill(CPU, a, 0.0f, -1), RCC_ERR_ARG, "negative count");
+  refused(rcc_train_copy(CPU, a, NULL, 4), RCC_ERR_ARG, "src is NULL");
+  refused(rcc_train_adamw_step(CPU, a, a, a, a, NULL, 4, &h), RCC_ERR_ARG, "step 0");
+  refused(rcc_train_adamw_step(CPU, a, a, a, a, NULL, 4, NULL), RCC_ERR_ARG, "h is NULL");
+  refused(rcc_train_distill_grads(CPU, a, a, a, NULL, mask, 4, 1.0f, 0.0f, 0.0, &out), RCC_ERR_ARG,
+          "frozen is NULL");
+  refused(rcc_train_clip_grad_norm(CPU, a, 4, 1.0, NULL), RCC_ERR_ARG, "norm is NULL");
+  /* empty: nothing read, the scalar results are 0 */
+  assert_int_equal(rcc_train_fill(CPU, NULL, 1.0f, 0), RCC_OK);
+  assert_int_equal(rcc_train_distill_grads(CPU, NULL, NULL, NULL, NULL, NULL, 0, 1, 0, 0, &out),
+                   RCC_OK);
+  assert_true(out == 0.0);
+  out = 7.0;
+  assert_int_equal(rcc_train_clip_grad_norm(CPU, NULL, 0, 1.0, &out), RCC_OK);
+  assert_true(out == 0.0);
+}
+
+static uint8_t *some_mask(size_t n, int every) {
+  uint8_t *m = rcc_test_malloc(n);
+  for (size_t i = 0; i < n; i++)
+    m[i] = i % (size_t)every == 1;
+  return m;
+}
+
+static void expect_same_bits(const float *a, const float *b, size_t n, const char *what) {
+  if (memcmp(a, b, n * sizeof *a) != 0) fail_msg("%s: not bit-identical", what);
+}
+
+static void test_optimizer_matches_host(void **state) {
+  const size_t n = 10007;
+  float *x = rcc_test_random_floats(n, -1, 1);
+  assert_int_equal(rcc_train_fill(CPU, x, -0.5f, (int64_t)n), RCC_OK);
+  for (size_t i = 0; i < n; i++)
+    assert_true(x[i] == -0.5f);
+  float *src = rcc_test_random_floats(n, -1, 1);
+  assert_int_equal(rcc_train_copy(CPU, x, src, (int64_t)n), RCC_OK);
+  expect_same_bits(x, src, n, "copy");
+
+  /* distillation's update against the loop it replaced */
+  uint8_t *frozen = some_mask(n, 5), *pull = some_mask(n, 3), *decay = some_mask(n, 2);
+  float *g = rcc_test_random_floats(n, -1, 1), *p = rcc_test_random_floats(n, -2, 2);
+  float *start = rcc_test_random_floats(n, -2, 2), *want = rcc_test_malloc(n * sizeof *want);
+  memcpy(want, g, n * sizeof *want);
+  double reg_want = 0.0, reg = -1.0;
+  for (size_t i = 0; i < n; i++) {
+    want[i] = frozen[i] ? 0.0f : want[i] * 0.5f;
+    if (pull[i]) {
+      const float dev = p[i] - start[i];
+      want[i] += 0.02f * dev;
+      reg_want += 0.01 * (double)dev * dev;
+    }
+  }
+  assert_int_equal(
+      rcc_train_distill_grads(CPU, g, p, start, frozen, pull, (int64_t)n, 0.5f, 0.02f, 0.01, &reg),
+      RCC_OK);
+  expect_same_bits(g, want, n, "distill gradient");
+  assert_true(reg == reg_want && reg > 0.0);
+
+  /* clipping, then three AdamW steps, against compress/optim.h */
+  double norm = 0.0;
+  const double norm_want = rcc_clip_grad_norm(want, (int64_t)n, 0.5);
+  assert_int_equal(rcc_train_clip_grad_norm(CPU, g, (int64_t)n, 0.5, &norm), RCC_OK);
+  assert_true(norm == norm_want && norm > 0.5);
+  expect_same_bits(g, want, n, "clipped gradient");
+  rcc_adamw_t opt;
+  const rcc_adamw_config_t cfg = {0.9, 0.999, 1e-8, 0.05};
+  assert_int_equal(rcc_adamw_init(&opt, (int64_t)n, &cfg), RCC_OK);
+  float *q = rcc_test_malloc(n * sizeof *q), *m = rcc_test_malloc(n * sizeof *m);
+  float *v = rcc_test_malloc(n * sizeof *v);
+  memcpy(q, p, n * sizeof *q);
+  memset(m, 0, n * sizeof *m);
+  memset(v, 0, n * sizeof *v);
+  for (int step = 1; step <= 3; step++) {
+    const double lr = 1e-3 * step;
+    rcc_adamw_step(&opt, p, g, lr, step == 3 ? NULL : decay);
+    const rcc_train_adamw_t h = {lr, 0.9, 0.999, 1e-8, 0.05, step};
+    assert_int_equal(
+        rcc_train_adamw_step(CPU, q, m, v, g, step == 3 ? NULL : decay, (int64_t)n, &h), RCC_OK);
+  }
+  expect_same_bits(q, p, n, "adamw params");
+  expect_same_bits(m, opt.m, n, "adamw m");
+  expect_same_bits(v, opt.v, n, "adamw v");
+  rcc_adamw_free(&opt);
+  void *all[] = {x, src, frozen, pull, decay, g, p, start, want, q, m, v};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+    free(all[i]);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_backend_handle), cmocka_unit_test(test_negative_shapes),
-      cmocka_unit_test(test_bad_values),     cmocka_unit_test(test_missing_buffers),
+      cmocka_unit_test(test_backend_handle),
+      cmocka_unit_test(test_negative_shapes),
+      cmocka_unit_test(test_bad_values),
+      cmocka_unit_test(test_missing_buffers),
       cmocka_unit_test(test_empty_shapes),
+      cmocka_unit_test(test_optimizer_args),
+      cmocka_unit_test(test_optimizer_matches_host),
   };
   return cmocka_run_group_tests(tests, rcc_test_open_cpu, rcc_test_close_backends);
 }

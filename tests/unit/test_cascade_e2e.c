@@ -10,66 +10,15 @@
 
 #include "eval/zeroshot.h"
 #include "io/safetensors.h"
-#include "jobs/job.h"
-#include "runner/cascade.h"
 #include "tests/harness.h"
+#include "tests/tiny_cascade.h"
 
 static char run_dir[4096];
 
-static cJSON *read_json(const char *path) {
-  FILE *f = fopen(path, "r");
-  if (!f) fail_msg("cannot open %s", path);
-  static char text[1 << 22];
-  size_t n = fread(text, 1, sizeof text - 1, f);
-  fclose(f);
-  text[n] = '\0';
-  cJSON *o = cJSON_Parse(text);
-  if (!o) fail_msg("%s is not JSON", path);
-  return o;
-}
-
 static int run_cascade(void **state) {
   (void)state;
-  char job_path[4200];
   snprintf(run_dir, sizeof run_dir, "%s/run", rcc_scratch_dir());
-  snprintf(job_path, sizeof job_path, "%s/job.yaml", rcc_scratch_dir());
-  FILE *f = fopen(job_path, "w");
-  assert_non_null(f);
-  fprintf(f,
-          "model: %s\n"
-          "output: %s\n"
-          "backend: cpu\n"
-          "data:\n"
-          "  calibration: fmnist:train\n"
-          "  calibration_samples: 64\n"
-          "  validation: fmnist:test\n"
-          "  validation_samples: 200\n"
-          "layers:\n"
-          "  include: ['*encoder.layers.*']\n"
-          "cascade:\n"
-          "  stages:\n"
-          "    - name: dare\n"
-          "      config: {method: wanda, target_sparsity: 0.5}\n"
-          "    - name: nullu\n"
-          "      config: {method: residual, energy_threshold: 0.9, rank_reduction_ratio: 0.25}\n"
-          "    - name: alphaedit\n"
-          "      config: {method: closed_form, regularization: 0.001}\n"
-          "  validation:\n"
-          "    performance_threshold: 0.01\n",
-          rcc_source_path("tests/fixtures/clip-tiny-a"), run_dir);
-  fclose(f);
-  rcc_job_t *job;
-  if (rcc_job_load(job_path, &job) != RCC_OK) fail_msg("%s", rcc_job_errors());
-  rcc_session_t s;
-  int argc = 0;
-  char **argv = NULL;
-  assert_int_equal(rcc_session_open(&s, &argc, &argv, "cpu", 0), RCC_OK);
-  char cmd[8400];
-  snprintf(cmd, sizeof cmd, "mkdir -p '%s'", run_dir);
-  assert_int_equal(system(cmd), 0);
-  if (rcc_cascade_run(job, &s, true) != RCC_OK) fail_msg("%s", rcc_last_error());
-  rcc_session_close(&s);
-  rcc_job_free(job);
+  rcc_test_run_tiny_job(run_dir, "cpu", "", RCC_TEST_TINY_CASCADE, 0);
   return 0;
 }
 
@@ -93,7 +42,7 @@ static void test_run_directory_complete(void **state) {
   struct stat sb;
   for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
     if (stat(run_file(files[i]), &sb) != 0 || sb.st_size == 0) fail_msg("missing %s", files[i]);
-  cJSON *r = read_json(run_file("report.json"));
+  cJSON *r = rcc_test_read_report(run_dir);
   cJSON *stages = cJSON_GetObjectItem(r, "stages");
   assert_int_equal(cJSON_GetArraySize(stages), 3);
   static const char *names[] = {"dare", "nullu", "alphaedit"};
@@ -112,7 +61,7 @@ static void test_run_directory_complete(void **state) {
  * (index overhead, not parameters). */
 static void test_report_counts_match_packed(void **state) {
   (void)state;
-  cJSON *r = read_json(run_file("report.json"));
+  cJSON *r = rcc_test_read_report(run_dir);
   rcc_safetensors_t *st;
   if (rcc_st_open(run_file("packed.safetensors"), &st) != RCC_OK) fail_msg("%s", rcc_last_error());
   int64_t params = 0;

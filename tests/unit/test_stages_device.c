@@ -23,6 +23,7 @@
 #include "compress/device.h"
 #include "compress/lowrank.h"
 #include "compress/prune.h"
+#include "runner/stages.h"
 #include "tests/backend_pair.h"
 #include "tests/harness.h"
 
@@ -243,11 +244,252 @@ static void test_wanda(void **state) {
     }
 }
 
+/* The global scope's per-layer step: |W| == t is kept (t a quantization level, so many
+ * ties), t <= 0 keeps everything, and a NaN weight is kept as the host keeps it. */
+static void test_threshold(void **state) {
+  (void)state;
+  const float thresholds[] = {1.0f, 0.25f, 0.0f, -1.0f, INFINITY, 2.1f};
+  for (int t = 0; t < 6; t++) {
+    const int m = 768, n = 768;
+    const size_t count = (size_t)m * n;
+    float *W1, *W2 = rcc_test_malloc(count * sizeof *W2);
+    uint8_t *m1, *m2 = rcc_test_malloc(count);
+    prune_inputs(m, n, &W1, &m1);
+    W1[1] = NAN;
+    W1[2] = INFINITY;
+    memcpy(W2, W1, count * sizeof *W2);
+    memcpy(m2, m1, count);
+    assert_int_equal(rcc_prune_threshold(W1, m1, (int64_t)count, thresholds[t]), RCC_OK);
+    assert_int_equal(rcc_prune_threshold_on(rcc_test_cpu, W2, m2, (int64_t)count, thresholds[t]),
+                     RCC_OK);
+    size_t mask_diff = 0, w_diff = 0;
+    for (size_t i = 0; i < count; i++) {
+      mask_diff += m1[i] != m2[i];
+      w_diff += memcmp(&W1[i], &W2[i], sizeof *W1) != 0;
+    }
+    printf("  threshold %g: %zu mask and %zu weight differences\n", (double)thresholds[t],
+           mask_diff, w_diff);
+    assert_int_equal(mask_diff, 0);
+    assert_int_equal(w_diff, 0);
+    free(W1);
+    free(W2);
+    free(m1);
+    free(m2);
+  }
+}
+
+/* ||a - b||_F / ||b||_F over count floats. */
+static double rel_error(const float *a, const float *b, size_t count) {
+  double diff = 0.0, norm = 0.0;
+  for (size_t i = 0; i < count; i++) {
+    diff += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+    norm += (double)b[i] * b[i];
+  }
+  return norm > 0.0 ? sqrt(diff / norm) : sqrt(diff);
+}
+
+static void test_sparsegpt(void **state) {
+  (void)state;
+  /* {m, n, block}: blocks that divide n and one that leaves a short last block. */
+  const int shapes[][3] = {{768, 768, 128}, {3072, 768, 128}, {37, 56, 16}, {5, 52, 24}};
+  const rcc_nm_t patterns[] = {{0, 0}, {2, 4}};
+  for (int s = 0; s < 4; s++)
+    for (int p = 0; p < 2; p++) {
+      const int m = shapes[s][0], n = shapes[s][1], block = shapes[s][2];
+      const size_t count = (size_t)m * n;
+      float *W1, *W2 = rcc_test_malloc(count * sizeof *W2);
+      uint8_t *m1, *m2 = rcc_test_malloc(count);
+      prune_inputs(m, n, &W1, &m1); /* quantized: saliencies tie within a column */
+      double *H = gram(2 * n, n);
+      for (int j = 0; j < n; j++) { /* input 3 dead: its weights are pruned first */
+        H[(size_t)3 * n + j] = 0.0;
+        H[(size_t)j * n + 3] = 0.0;
+      }
+      memcpy(W2, W1, count * sizeof *W2);
+      memset(m2, 0xAA, count); /* an output: anything before */
+      assert_int_equal(rcc_prune_sparsegpt(W1, m1, m, n, H, 0.5, patterns[p], block, 0.01), RCC_OK);
+      assert_int_equal(
+          rcc_prune_sparsegpt_on(rcc_test_cpu, W2, m2, m, n, H, 0.5, patterns[p], block, 0.01),
+          RCC_OK);
+      size_t mask_diff = 0;
+      for (size_t i = 0; i < count; i++)
+        mask_diff += m1[i] != m2[i];
+      const double err = rel_error(W2, W1, count);
+      printf("  sparsegpt %4d x %4d %d:%d block %d: %zu mask differences, error %.2e (bound "
+             "1e-9)\n",
+             m, n, patterns[p].n, patterns[p].m, block, mask_diff, err);
+      assert_int_equal(mask_diff, 0);
+      assert_true(err <= 1e-9);
+      free(W1);
+      free(W2);
+      free(m1);
+      free(m2);
+      free(H);
+    }
+  /* Same refusals: a block that splits N:M groups, an indefinite H. */
+  float W[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+  uint8_t mk[8];
+  double H[16] = {1, 0, 0, 0, 0, -5, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1};
+  assert_int_equal(
+      rcc_prune_sparsegpt_on(rcc_test_cpu, W, mk, 2, 4, H, 0.5, (rcc_nm_t){2, 4}, 2, 0.01),
+      RCC_ERR_ARG);
+  assert_int_equal(
+      rcc_prune_sparsegpt_on(rcc_test_cpu, W, mk, 2, 4, H, 0.5, (rcc_nm_t){0, 0}, 2, 0.0),
+      RCC_ERR_NUMERIC);
+}
+
+static void test_residual(void **state) {
+  (void)state;
+  const rcc_rank_rule_t rule = {0.9, 1.0, 1}; /* ratio 1: the host's exact SVD path */
+  const int shapes[][2] = {{768, 768}, {3072, 768}, {37, 53}, {61, 17}};
+  for (int s = 0; s < 4; s++)
+    for (int h = 0; h < 2; h++) {
+      const int m = shapes[s][0], n = shapes[s][1];
+      const size_t count = (size_t)m * n;
+      float *W = smooth_matrix(m, n);
+      float *S = rcc_test_malloc(count * sizeof *S);
+      for (size_t i = 0; i < count; i++) /* a sparse part: two thirds of W */
+        S[i] = i % 3 ? W[i] : 0.0f;
+      double *H = h ? gram(n < 256 ? 2 * n : 256, n) : NULL;
+      rcc_lowrank_t host, dev;
+      assert_int_equal(rcc_lowrank_residual(W, S, m, n, H, 0.01, &rule, &host), RCC_OK);
+      assert_int_equal(rcc_lowrank_residual_on(rcc_test_cpu, W, S, m, n, H, 0.01, &rule, &dev),
+                       RCC_OK);
+      const double err = product_error(&dev, &host, W);
+      printf("  residual %4d x %4d %s: rank %d / %d, error %.2e (bound 1e-6)\n", m, n,
+             h ? "whitened" : "plain", dev.rank, host.rank, err);
+      assert_int_equal(dev.rank, host.rank);
+      assert_true(err <= 1e-6);
+      rcc_lowrank_free(&host);
+      rcc_lowrank_free(&dev);
+      free(W);
+      free(S);
+      free(H);
+    }
+}
+
+static void test_null_space(void **state) {
+  (void)state;
+  const int shapes[][2] = {{768, 768}, {3072, 768}, {37, 53}, {5, 3}, {1, 1}};
+  const double energies[] = {0.9, 1.0};
+  for (int s = 0; s < 5; s++)
+    for (int e = 0; e < 2; e++) {
+      const int m = shapes[s][0], n = shapes[s][1];
+      const double lambda = e ? 0.5 : 0.0;
+      float *W = rcc_test_random_floats((size_t)m * n, -1.0f, 1.0f);
+      float *W_hat = rcc_test_random_floats((size_t)m * n, -0.2f, 0.2f);
+      for (size_t i = 0; i < (size_t)m * n; i++)
+        W_hat[i] += 0.8f * W[i];
+      double *H = gram(n > 64 ? 64 : n, n); /* rank 64 for wide n: a true null space */
+      double *P = rcc_test_malloc((size_t)n * n * sizeof *P);
+      float *a_host = rcc_test_malloc((size_t)m * sizeof *a_host);
+      float *a_dev = rcc_test_nan_floats((size_t)m);
+      int null_host = -1, null_dev = -2;
+      assert_int_equal(rcc_null_space_projector(H, n, energies[e], P, &null_host), RCC_OK);
+      assert_int_equal(rcc_alpha_closed_form_null_space(W, W_hat, m, n, H, P, lambda, a_host),
+                       RCC_OK);
+      assert_int_equal(rcc_alpha_null_space_on(rcc_test_cpu, W, W_hat, m, n, H, energies[e], lambda,
+                                               a_dev, &null_dev),
+                       RCC_OK);
+      const double err = rel_error(a_dev, a_host, (size_t)m);
+      printf("  null space %4d x %4d energy %.2f: null dim %d / %d, alpha error %.2e (bound "
+             "1e-6)\n",
+             m, n, energies[e], null_dev, null_host, err);
+      assert_int_equal(null_dev, null_host);
+      assert_allclose(a_dev, a_host, (size_t)m, 0.0, 1e-6);
+      free(W);
+      free(W_hat);
+      free(H);
+      free(P);
+      free(a_host);
+      free(a_dev);
+    }
+}
+
+/* The stages as runner/stages.c routes them: dare (sparsegpt unstructured and 2:4, global
+ * magnitude) -> nullu residual -> alphaedit with null space, once on the host and once
+ * with RCC_STAGES_ON_BACKEND=1 (a CPU backend opened per call: the path backend: cuda
+ * takes). Same masks and ranks; layers within the bounds above. */
+static void run_cascade(const rcc_stage_t *stages, int count, const rcc_layer_input_t *in,
+                        rcc_factored_t *out) {
+  rcc_factored_t cur;
+  assert_int_equal(rcc_factored_init_dense(&cur, in->W0, in->m, in->n), RCC_OK);
+  for (int i = 0; i < count; i++) {
+    assert_int_equal(rcc_stage_apply(&stages[i], in, &cur, out), RCC_OK);
+    rcc_factored_free(&cur);
+    cur = *out;
+  }
+  *out = cur;
+}
+
+static void test_routed_cascade(void **state) {
+  (void)state;
+  const int m = 96, n = 64;
+  float *W = smooth_matrix(m, n);
+  double *H = gram(2 * n, n);
+  rcc_layer_input_t in = {
+      .name = "routed", .m = m, .n = n, .W0 = W, .H = H, .global_threshold = 0.01f};
+  rcc_stage_t st[3] = {{.kind = RCC_STAGE_DARE, .enabled = true},
+                       {.kind = RCC_STAGE_NULLU, .enabled = true},
+                       {.kind = RCC_STAGE_ALPHAEDIT, .enabled = true}};
+  st[1].config.nullu = (rcc_nullu_config_t){.method = RCC_NULLU_METHOD_RESIDUAL,
+                                            .energy_threshold = 0.9,
+                                            .rank_reduction_ratio = 1.0,
+                                            .min_rank = 1,
+                                            .damp_percent = 0.01};
+  st[2].config.alphaedit = (rcc_alphaedit_config_t){.method = RCC_ALPHAEDIT_METHOD_CLOSED_FORM,
+                                                    .regularization = 0.001,
+                                                    .null_space = true,
+                                                    .null_space_energy = 0.9};
+  for (int d = 0; d < 3; d++) {
+    st[0].config.dare =
+        (rcc_dare_config_t){.method = d < 2 ? RCC_DARE_METHOD_SPARSEGPT : RCC_DARE_METHOD_MAGNITUDE,
+                            .target_sparsity = 0.5,
+                            .num_iterations = 1,
+                            .pattern_n = d == 1 ? 2 : 0,
+                            .pattern_m = d == 1 ? 4 : 0,
+                            .scope = d == 2 ? RCC_SCOPE_GLOBAL : RCC_SCOPE_LAYER,
+                            .block_size = 16,
+                            .damp_percent = 0.01};
+    rcc_factored_t host, dev;
+    assert_int_equal(unsetenv("RCC_STAGES_ON_BACKEND"), 0);
+    run_cascade(st, 3, &in, &host);
+    assert_int_equal(setenv("RCC_STAGES_ON_BACKEND", "1", 1), 0);
+    run_cascade(st, 3, &in, &dev);
+    assert_int_equal(unsetenv("RCC_STAGES_ON_BACKEND"), 0);
+    assert_non_null(host.mask);
+    assert_non_null(dev.mask);
+    assert_memory_equal(dev.mask, host.mask, (size_t)m * n);
+    assert_int_equal(dev.rank, host.rank);
+    assert_true(host.rank > 0);
+    const double s_err = rel_error(dev.S, host.S, (size_t)m * n);
+    float *Wh = rcc_test_malloc((size_t)m * n * sizeof *Wh);
+    float *Wd = rcc_test_malloc((size_t)m * n * sizeof *Wd);
+    rcc_factored_dense(&host, Wh);
+    rcc_factored_dense(&dev, Wd);
+    const double w_err = rel_error(Wd, Wh, (size_t)m * n);
+    printf("  routed dare %d -> residual -> null space: rank %d, S error %.2e (bound 1e-9), "
+           "layer error %.2e (bound 1e-6)\n",
+           d, dev.rank, s_err, w_err);
+    assert_true(s_err <= 1e-9);
+    assert_true(w_err <= 1e-6);
+    assert_allclose(dev.alpha, host.alpha, (size_t)m, 0.0, 1e-6);
+    free(Wh);
+    free(Wd);
+    rcc_factored_free(&host);
+    rcc_factored_free(&dev);
+  }
+  free(W);
+  free(H);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_svd),   cmocka_unit_test(test_whitened),
-      cmocka_unit_test(test_alpha), cmocka_unit_test(test_magnitude),
-      cmocka_unit_test(test_wanda),
+      cmocka_unit_test(test_svd),        cmocka_unit_test(test_whitened),
+      cmocka_unit_test(test_alpha),      cmocka_unit_test(test_magnitude),
+      cmocka_unit_test(test_wanda),      cmocka_unit_test(test_threshold),
+      cmocka_unit_test(test_sparsegpt),  cmocka_unit_test(test_residual),
+      cmocka_unit_test(test_null_space), cmocka_unit_test(test_routed_cascade),
   };
   return cmocka_run_group_tests(tests, rcc_test_open_cpu, rcc_test_close_backends);
 }
