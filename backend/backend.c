@@ -81,6 +81,8 @@ bool rcc_backend_device_path(rcc_backend_t be) {
 
 const char *rcc_backend_describe(rcc_backend_t be) { return be ? be->description : "(none)"; }
 
+const char *rcc_backend_device_id(rcc_backend_t be) { return be->device_id; }
+
 void rcc_backend_set_threads(rcc_backend_t be, int threads) {
   if (be && threads > 0) be->ops->set_threads(be, threads);
 }

@@ -60,6 +60,7 @@ struct rcc_backend {
   const rcc_backend_ops_t *ops;
   rcc_backend_kind_t kind;
   char description[256];
+  char device_id[64]; /* rcc_backend_device_id */
   void *impl; /* the implementation's own state */
 };
 

@@ -31,28 +31,53 @@ static rcc_status_t check_slurm_step(void) {
                   tasks, tasks);
 }
 
-/* NCCL for device buffers when every rank can use it: a CUDA backend, several ranks, no
- * more ranks on a node than it has GPUs (NCCL refuses two ranks on one GPU), and the
- * backend on the GPU the NCCL communicator picks, cuda:<local rank mod devices> (not so
- * when the job names one device, `backend: cuda:1`, for every rank). The decision is
- * agreed by all ranks first, because opening NCCL is collective. Otherwise device buffers
- * are reduced over MPI through the host, which always works. */
+static void host_name(char *buf, size_t len) {
+  if (gethostname(buf, len) != 0) snprintf(buf, len, "?");
+  buf[len - 1] = '\0';
+}
+
+/* *shared = 1 when two ranks use the same physical GPU: the same host and PCI bus id.
+ * Counting visible devices cannot tell: under Slurm's --gpus-per-task=1 every rank sees
+ * one device, its own. */
+static rcc_status_t gpu_shared(const rcc_session_t *s, int *shared) {
+  enum { ID = 200 };
+  const int size = rcc_comm_size(s->comm);
+  char mine[ID] = {0}, host[128];
+  host_name(host, sizeof host);
+  snprintf(mine, sizeof mine, "%s %s", host, rcc_backend_device_id(s->backend));
+  char *all = malloc((size_t)size * ID);
+  if (!all) return rcc_fail(RCC_ERR_NOMEM, "out of memory for %d device ids", size);
+  rcc_status_t st = rcc_comm_allgather(s->comm, mine, all, ID, RCC_DT_U8);
+  *shared = 0;
+  for (int a = 0; st == RCC_OK && a < size && !*shared; a++)
+    for (int b = a + 1; b < size && !*shared; b++)
+      *shared = !strcmp(all + (size_t)a * ID, all + (size_t)b * ID);
+  free(all);
+  return st;
+}
+
+/* NCCL for device buffers when every rank can use it: a CUDA backend, several ranks, the
+ * backend on the GPU the NCCL communicator picks (cuda:<local rank mod visible devices>;
+ * not so when the job names one device, `backend: cuda:1`), and no GPU shared by two ranks
+ * (NCCL refuses that). The decision is agreed by all ranks first, because opening NCCL is
+ * collective. Otherwise device buffers are reduced over MPI through the host, which always
+ * works. */
 static rcc_status_t open_device_comm(rcc_session_t *s, int devices, int device) {
   if (rcc_comm_size(s->comm) == 1) return RCC_OK;
-  int usable = RCC_HAVE_NCCL && rcc_backend_kind(s->backend) == RCC_BACKEND_CUDA &&
-               rcc_comm_local_size(s->comm) <= devices &&
-               device == rcc_comm_local_rank(s->comm) % devices;
+  const bool cuda = rcc_backend_kind(s->backend) == RCC_BACKEND_CUDA;
+  int usable = RCC_HAVE_NCCL && cuda && device == rcc_comm_local_rank(s->comm) % devices;
   int all = usable;
   RCC_TRY(rcc_comm_allreduce(s->comm, &all, 1, RCC_DT_I32, RCC_OP_MIN));
-  if (!all) {
-    if (rcc_backend_kind(s->backend) == RCC_BACKEND_CUDA && rcc_comm_rank(s->comm) == 0)
+  int shared = 0;
+  if (all) RCC_TRY(gpu_shared(s, &shared));
+  if (!all || shared) {
+    if (cuda && rcc_comm_rank(s->comm) == 0)
       RCC_INFO("GPU buffers are reduced over MPI through the host: %s",
                !RCC_HAVE_NCCL ? "this build has no NCCL"
-               : usable       ? "another rank cannot use NCCL"
-               : rcc_comm_local_size(s->comm) > devices
-                   ? "NCCL needs a GPU per rank, and this node has more ranks than GPUs"
-                   : "NCCL needs a GPU per rank, and the backend names one GPU for all "
-                     "ranks (use backend: cuda or auto)");
+               : shared       ? "two ranks share a GPU, and NCCL needs one GPU per rank"
+               : usable       ? "another rank's backend is not on the GPU NCCL would use"
+                              : "the backend names one GPU for every rank; use backend: cuda "
+                                "or auto for one GPU per local rank");
     return RCC_OK;
   }
   return rcc_comm_init(&s->device_comm, "nccl");
@@ -103,11 +128,11 @@ rcc_status_t rcc_session_log_placement(const rcc_session_t *s) {
   const int size = rcc_comm_size(s->comm);
   if (size <= 1) return RCC_OK;
   enum { LINE = 384 };
-  char mine[LINE] = {0}, host[128] = "?";
-  if (gethostname(host, sizeof host) != 0) snprintf(host, sizeof host, "?");
-  host[sizeof host - 1] = '\0';
-  snprintf(mine, sizeof mine, "%s (local %d): %s", host, rcc_comm_local_rank(s->comm),
-           rcc_backend_describe(s->backend));
+  char mine[LINE] = {0}, host[128];
+  host_name(host, sizeof host);
+  const char *id = rcc_backend_device_id(s->backend);
+  snprintf(mine, sizeof mine, "%s (local %d): %s%s%s", host, rcc_comm_local_rank(s->comm),
+           rcc_backend_describe(s->backend), *id ? ", PCI " : "", id);
   char *all = malloc((size_t)size * LINE);
   if (!all) return rcc_fail(RCC_ERR_NOMEM, "out of memory for %d placement lines", size);
   rcc_status_t st = rcc_comm_allgather(s->comm, mine, all, LINE, RCC_DT_U8);

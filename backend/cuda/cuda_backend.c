@@ -231,6 +231,7 @@ static rcc_status_t cuda_setup(rcc_backend_t be, cuda_impl_t *m) {
   RCC_CHECK_CUBLAS(cublasSetMathMode(m->cublas, CUBLAS_DEFAULT_MATH));
   struct cudaDeviceProp prop;
   RCC_CHECK_CUDA(cudaGetDeviceProperties(&prop, m->device));
+  RCC_CHECK_CUDA(cudaDeviceGetPCIBusId(be->device_id, (int)sizeof be->device_id, m->device));
   snprintf(be->description, sizeof be->description, "cuda:%d (%.200s, %.0f GiB)", m->device,
            prop.name, (double)prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0));
   return RCC_OK;

@@ -25,6 +25,9 @@ static void expect_close(const float *got, const float *want, size_t n, double b
 static void test_memory_and_names(void **state) {
   assert_int_equal(rcc_backend_kind(rcc_test_gpu), RCC_BACKEND_CUDA);
   assert_non_null(strstr(rcc_backend_describe(rcc_test_gpu), "cuda:0 ("));
+  /* a PCI bus id, "0000:1b:00.0": what tells two ranks' GPUs apart (runner/session.c) */
+  const char *id = rcc_backend_device_id(rcc_test_gpu);
+  assert_true(strlen(id) >= 12 && strchr(id, ':') && strchr(id, '.'));
   rcc_backend_t b = NULL;
   assert_int_equal(rcc_backend_init(&b, "auto"), RCC_OK);
   assert_int_equal(rcc_backend_kind(b), RCC_BACKEND_CUDA);

@@ -33,6 +33,7 @@ static void test_select_by_name(void **state) {
   assert_int_equal(rcc_backend_init(&b, "cpu"), RCC_OK);
   assert_int_equal(rcc_backend_kind(b), RCC_BACKEND_CPU);
   assert_non_null(strstr(rcc_backend_describe(b), "cpu (OpenBLAS"));
+  assert_string_equal(rcc_backend_device_id(b), ""); /* no GPU to be shared between ranks */
   int threads = described_threads(b);
   assert_true(threads >= 1);
   rcc_backend_set_threads(b, 1); /* OpenBLAS and OpenMP settings are process-wide */
