@@ -294,6 +294,67 @@ rcc_status_t rcc_train_logit_scale_backward(rcc_backend_t be, float *dscale, con
   return be->ops->train->logit_scale_backward(be, dscale, dlogits, logits, scale, count);
 }
 
+/* ---- distillation loss ---- */
+
+rcc_status_t rcc_train_group_mean_forward(rcc_backend_t be, float *out, const float *inp, int G,
+                                          int n, int C) {
+  static const char fn[] = "rcc_train_group_mean_forward";
+  CHECK_BE(fn);
+  CHECK_SHAPE3(fn, G, n, C);
+  if (G == 0 || C == 0) return RCC_OK;
+  if (n == 0) return rcc_fail(RCC_ERR_ARG, "backend_train.c: %s: empty groups", fn);
+  CHECK_PTR(fn, out);
+  CHECK_PTR(fn, inp);
+  return be->ops->train->group_mean_forward(be, out, inp, G, n, C);
+}
+
+rcc_status_t rcc_train_group_mean_backward(rcc_backend_t be, float *dinp, const float *dout, int G,
+                                           int n, int C) {
+  static const char fn[] = "rcc_train_group_mean_backward";
+  CHECK_BE(fn);
+  CHECK_SHAPE3(fn, G, n, C);
+  if (G == 0 || n == 0 || C == 0) return RCC_OK;
+  CHECK_PTR(fn, dinp);
+  CHECK_PTR(fn, dout);
+  return be->ops->train->group_mean_backward(be, dinp, dout, G, n, C);
+}
+
+rcc_status_t rcc_train_kd_loss(rcc_backend_t be, float *dlogits_s, const float *logits_s,
+                               const float *logits_t, int N, int M, double T, double coef,
+                               double *loss) {
+  static const char fn[] = "rcc_train_kd_loss";
+  CHECK_BE(fn);
+  CHECK_SHAPE2(fn, N, M);
+  CHECK_PTR(fn, loss);
+  if (!(T > 0.0))
+    return rcc_fail(RCC_ERR_ARG, "backend_train.c: %s: temperature %g must be > 0", fn, T);
+  if (N == 0) return RCC_OK;
+  if (M == 0) return rcc_fail(RCC_ERR_ARG, "backend_train.c: %s: no classes", fn);
+  CHECK_PTR(fn, dlogits_s);
+  CHECK_PTR(fn, logits_s);
+  CHECK_PTR(fn, logits_t);
+  return be->ops->train->kd_loss(be, dlogits_s, logits_s, logits_t, N, M, T, coef, loss);
+}
+
+rcc_status_t rcc_train_embedding_loss(rcc_backend_t be, rcc_train_embed_t kind, float *da,
+                                      const float *a, const float *b, int N, int C, double weight,
+                                      double count, double *loss) {
+  static const char fn[] = "rcc_train_embedding_loss";
+  CHECK_BE(fn);
+  CHECK_SHAPE2(fn, N, C);
+  CHECK_PTR(fn, loss);
+  if (kind != RCC_TRAIN_EMBED_COSINE && kind != RCC_TRAIN_EMBED_MSE)
+    return rcc_fail(RCC_ERR_ARG, "backend_train.c: %s: unknown kind %d", fn, (int)kind);
+  if (!(count > 0.0))
+    return rcc_fail(RCC_ERR_ARG, "backend_train.c: %s: count %g must be > 0", fn, count);
+  if (N == 0) return RCC_OK;
+  if (C == 0) return rcc_fail(RCC_ERR_ARG, "backend_train.c: %s: empty rows", fn);
+  CHECK_PTR(fn, da);
+  CHECK_PTR(fn, a);
+  CHECK_PTR(fn, b);
+  return be->ops->train->embedding_loss(be, kind, da, a, b, N, C, weight, count, loss);
+}
+
 /* ---- buffers and the optimizer step ---- */
 
 rcc_status_t rcc_train_fill(rcc_backend_t be, float *x, float value, int64_t n) {

@@ -110,6 +110,36 @@ rcc_status_t rcc_train_l2norm_backward(rcc_backend_t be, float *dinp, const floa
 rcc_status_t rcc_train_logit_scale_backward(rcc_backend_t be, float *dscale, const float *dlogits,
                                             const float *logits, float scale, int64_t count);
 
+/* ---- distillation loss (compress/distill_loss.c) ----
+ * The scalar terms come back to the host: each op ADDS its terms to *loss (host), row after
+ * row, so that on the cpu backend a chain of calls sums exactly as one loop over every term
+ * would; a device sums its rows in a fixed tree and adds the total (equal to rounding). */
+
+/* out (G,C) = the mean of each group of n consecutive rows of inp (G*n, C), summed in
+ * double: CLIP's prompt ensemble (n templates per class). Backward: dinp (G*n, C) +=
+ * dout (G,C) / n, to every row of the group. */
+rcc_status_t rcc_train_group_mean_forward(rcc_backend_t be, float *out, const float *inp, int G,
+                                          int n, int C);
+rcc_status_t rcc_train_group_mean_backward(rcc_backend_t be, float *dinp, const float *dout, int G,
+                                           int n, int C);
+/* Hinton's distillation term of student and teacher logits (N,M) at temperature T > 0, per
+ * row p = softmax(logits / T) in double: *loss += coef T^2 KL(p_t || p_s), and
+ * dlogits_s (N,M) = coef T (p_s - p_t) (OVERWRITTEN: the gradient of that term). */
+rcc_status_t rcc_train_kd_loss(rcc_backend_t be, float *dlogits_s, const float *logits_s,
+                               const float *logits_t, int N, int M, double T, double coef,
+                               double *loss);
+/* How rcc_train_embedding_loss compares two rows. */
+typedef enum { RCC_TRAIN_EMBED_COSINE, RCC_TRAIN_EMBED_MSE } rcc_train_embed_t;
+/* Agreement of the rows of a (N,C) with those of b, every row weighted by weight / count
+ * (count: the rows a mean is over, 1 for a sum), dots in double:
+ *   COSINE (a, b normalized): *loss += weight (1 - a.b) / count;
+ *                             da -= (float)(weight / count) b;
+ *   MSE:  *loss += weight |a - b|^2 / C / count; da += (float)(weight 2 / C / count) (a - b).
+ * count > 0. */
+rcc_status_t rcc_train_embedding_loss(rcc_backend_t be, rcc_train_embed_t kind, float *da,
+                                      const float *a, const float *b, int N, int C, double weight,
+                                      double count, double *loss);
+
 /* ---- buffers and the optimizer step ---- */
 
 /* x (n) = value. What clip_train.c uses to clear gradients and backward temporaries (a

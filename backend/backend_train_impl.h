@@ -46,6 +46,15 @@ typedef struct rcc_backend_train_ops {
                                   const float *out, const float *norm, int N, int C);
   rcc_status_t (*logit_scale_backward)(rcc_backend_t be, float *dscale, const float *dlogits,
                                        const float *logits, float scale, int64_t count);
+  rcc_status_t (*group_mean_forward)(rcc_backend_t be, float *out, const float *inp, int G, int n,
+                                     int C);
+  rcc_status_t (*group_mean_backward)(rcc_backend_t be, float *dinp, const float *dout, int G,
+                                      int n, int C);
+  rcc_status_t (*kd_loss)(rcc_backend_t be, float *dlogits_s, const float *logits_s,
+                          const float *logits_t, int N, int M, double T, double coef, double *loss);
+  rcc_status_t (*embedding_loss)(rcc_backend_t be, rcc_train_embed_t kind, float *da,
+                                 const float *a, const float *b, int N, int C, double weight,
+                                 double count, double *loss);
   rcc_status_t (*fill)(rcc_backend_t be, float *x, float value, int64_t n);
   rcc_status_t (*copy)(rcc_backend_t be, float *dst, const float *src, int64_t n);
   rcc_status_t (*adamw_step)(rcc_backend_t be, float *params, float *m, float *v,

@@ -14,7 +14,11 @@
  *
  * Data-parallel use: every rank evaluates its share of the global batch with
  * image_weight = 1 / global batch, and the class term with class_weight = 1 / ranks, so that
- * the gradients summed over ranks are those of the loss of the whole batch. */
+ * the gradients summed over ranks are those of the loss of the whole batch.
+ *
+ * Every array is in the backend's memory (backend.h) and every step runs there: on a GPU
+ * only the loss, a double, comes back to the host. On the cpu backend the arithmetic, and
+ * so the loss and the gradients to the bit, are those of the host loops this once was. */
 #pragma once
 #include "backend/backend.h"
 #include "common/status.h"
@@ -35,13 +39,12 @@ rcc_status_t rcc_distill_classes_forward(rcc_backend_t be, const float *E, int C
 /* dE (C * n_templates, P) = d loss / dE from dK (C, P) (overwritten, not accumulated);
  * cache and K as the forward left them. */
 rcc_status_t rcc_distill_classes_backward(rcc_backend_t be, const float *dK, float *cache,
-                                          const float *K, int C, int n_templates, int P,
-                                          float *dE);
+                                          const float *K, int C, int n_templates, int P, float *dE);
 
 /* img_s, img_t (B, P): student and teacher image features (projected, not normalized);
  * K_s, K_t (C, P): class embeddings (normalized). Returns in *loss this rank's share and
  * writes d_img (B, P) and d_K (C, P) (overwritten). */
 rcc_status_t rcc_distill_loss(rcc_backend_t be, const rcc_distill_loss_config_t *cfg,
                               const float *img_s, const float *img_t, int B, double image_weight,
-                              const float *K_s, const float *K_t, int C, double class_weight,
-                              int P, double *loss, float *d_img, float *d_K);
+                              const float *K_s, const float *K_t, int C, double class_weight, int P,
+                              double *loss, float *d_img, float *d_K);

@@ -129,7 +129,7 @@ static rcc_status_t own_copy(rcc_clip_train_t *t, const void *src, size_t bytes,
 /* A frozen tensor of the file where the backend reads it. */
 static rcc_status_t file_tensor(rcc_clip_train_t *t, const char *name, int64_t numel,
                                 const float **out) {
-  const float *host;
+  const float *host = NULL;
   RCC_TRY(file_host(t, name, numel, &host));
   if (t->on_host) {
     *out = host;
@@ -589,7 +589,7 @@ rcc_status_t rcc_clip_train_image_forward(rcc_clip_train_t *t, const float *pixe
   RCC_TRY(reserve_acts(t, tw, B, T));
   /* the im2col matrix only feeds the frozen patch weight: scratch, not kept */
   RCC_TRY(reserve_scratch(t, (size_t)B * (T - 1) * K));
-  const void *px;
+  const void *px = NULL;
   RCC_TRY(stage_input(t, tw, pixels,
                       (size_t)B * c->num_channels * c->image_size * c->image_size * sizeof *pixels,
                       &px));
@@ -633,7 +633,7 @@ rcc_status_t rcc_clip_train_text_forward(rcc_clip_train_t *t, const int32_t *ids
                       ids[i], (long long)(i / T), (long long)(i % T), c->vocab_size);
   tw->ready = false;
   RCC_TRY(reserve_acts(t, tw, B, T));
-  const void *ids_be;
+  const void *ids_be = NULL;
   RCC_TRY(stage_input(t, tw, ids, (size_t)B * T * sizeof *ids, &ids_be));
   RCC_TRY(rcc_grad_token_embed_forward(t->be, tw->acts[0].x, ids_be, tw->tok, tw->pos, B, T,
                                        c->hidden_size));

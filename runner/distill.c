@@ -4,11 +4,12 @@
  *
  * Memory: the student, its parameters and gradients, the optimizer state and the per-entry
  * masks live in the session backend's memory, and the step (gradient sum, pull, clipping,
- * AdamW) runs there through backend_train.h. The loss is small (batch x classes logits,
- * classes x width class embeddings) and stays a host computation on a cpu backend: on a
- * device backend the student's image features and text features come down to it and their
- * gradients go back up, once per micro-batch. On the cpu backend every "device" buffer is
- * the host one itself, so nothing is copied and the arithmetic is what it always was. */
+ * AdamW) runs there through backend_train.h, and so does the loss (compress/distill_loss.c):
+ * the student's features and their gradients never leave the backend. Per micro-batch the
+ * host uploads the pixels and the teacher's features of the batch's images (gathered from
+ * the host copy all ranks share) and reads back the loss, one double. On the cpu backend
+ * every "device" buffer is the host one itself, so nothing is copied and the arithmetic is
+ * what it always was. */
 #include "runner/distill.h"
 
 #include <math.h>
@@ -28,46 +29,51 @@
 /* Everything the loop allocates, freed in one place. */
 typedef struct {
   rcc_clip_train_t *student;
-  int C, NT, T, P, R;      /* classes, templates, text length, embedding width, prompts */
-  int32_t *ids;            /* (R, T) prompt token ids */
-  float *K_t;              /* (C, P) teacher class embeddings */
-  float *img_t;            /* (n_train, P) teacher image features */
-  float *pixels;           /* (local batch, 3, S, S) */
-  float *img_s, *d_img;    /* (local batch, P) */
-  float *img_t_batch;      /* (local batch, P): the teacher features of this batch */
-  float *E, *dE;           /* (R, P) */
-  float *K_s, *dK, *cache; /* (C, P), (C, P), ensemble cache */
-  float *start, *best;     /* parameters at the start and at the best epoch (backend memory) */
-  uint8_t *decay;          /* per parameter: weight decay applies */
-  uint8_t *pull;           /* per parameter: alpha, pulled toward its start */
-  uint8_t *frozen;         /* per parameter: never changes in this stage: a bias or LayerNorm
-                              carried from an earlier stage that this stage does not train,
-                              or a pruned entry of S (0, and so is its gradient) */
-  int64_t trained;         /* parameters that train, */
-  int64_t trained_bias;    /* of them biases */
-  int64_t trained_ln;      /* and LayerNorm weights and biases */
-  bool has_tensors;        /* the student holds biases or LayerNorms as parameters */
-  int *order, *batch_idx;  /* (n_train) shuffled positions, (local batch) dataset indices */
-  bool text_frozen;        /* no text layer compressed and no bias or LayerNorm in the student:
-                              its class embeddings are the teacher's, and the text tower never
-                              runs */
+  int C, NT, T, P, R;     /* classes, templates, text length, embedding width, prompts */
+  int32_t *ids;           /* (R, T) prompt token ids */
+  float *K_t;             /* (C, P) teacher class embeddings */
+  float *img_t;           /* (n_train, P) teacher image features */
+  float *pixels;          /* (local batch, 3, S, S) */
+  float *img_t_batch;     /* (local batch, P): the teacher features of this batch */
+  float *start, *best;    /* parameters at the start and at the best epoch (backend memory) */
+  uint8_t *decay;         /* per parameter: weight decay applies */
+  uint8_t *pull;          /* per parameter: alpha, pulled toward its start */
+  uint8_t *frozen;        /* per parameter: never changes in this stage: a bias or LayerNorm
+                             carried from an earlier stage that this stage does not train,
+                             or a pruned entry of S (0, and so is its gradient) */
+  int64_t trained;        /* parameters that train, */
+  int64_t trained_bias;   /* of them biases */
+  int64_t trained_ln;     /* and LayerNorm weights and biases */
+  bool has_tensors;       /* the student holds biases or LayerNorms as parameters */
+  int *order, *batch_idx; /* (n_train) shuffled positions, (local batch) dataset indices */
+  bool text_frozen;       /* no text layer compressed and no bias or LayerNorm in the student:
+                             its class embeddings are the teacher's, and the text tower never
+                             runs */
   rcc_adamw_config_t opt;
-  int64_t opt_step;      /* AdamW updates made so far */
-  float *m, *v;          /* AdamW moments (backend memory) */
-  rcc_backend_t be;      /* the session's: the student's memory */
-  rcc_backend_t loss_be; /* where the loss runs: be when it is the cpu, else own_cpu */
-  rcc_backend_t own_cpu; /* opened for the loss on a device backend, else NULL */
+  int64_t opt_step; /* AdamW updates made so far */
+  float *m, *v;     /* AdamW moments (backend memory) */
+  rcc_backend_t be; /* the session's: the student's memory, where everything runs */
+  bool device;      /* be takes the device path: host buffers have backend twins */
   /* backend-memory twins of host buffers; the host buffer itself on the cpu backend */
-  float *E_be, *dE_be, *img_s_be, *d_img_be;
+  float *K_t_be, *img_t_batch_be;
   uint8_t *decay_be, *pull_be, *frozen_be;
+  /* backend memory only: the features the loss reads and the gradients it writes */
+  float *img_s_be, *d_img_be;       /* (local batch, P) */
+  float *E_be, *dE_be;              /* (R, P) */
+  float *K_s_be, *dK_be, *cache_be; /* (C, P), (C, P), ensemble cache */
 } distill_t;
 
 static void distill_free(distill_t *d) {
-  void *twins[][2] = {{d->E_be, d->E},          {d->dE_be, d->dE},       {d->img_s_be, d->img_s},
-                      {d->d_img_be, d->d_img},  {d->decay_be, d->decay}, {d->pull_be, d->pull},
+  void *twins[][2] = {{d->K_t_be, d->K_t},
+                      {d->img_t_batch_be, d->img_t_batch},
+                      {d->decay_be, d->decay},
+                      {d->pull_be, d->pull},
                       {d->frozen_be, d->frozen}};
   for (size_t i = 0; i < sizeof twins / sizeof twins[0]; i++)
     if (twins[i][0] != twins[i][1]) rcc_backend_release(d->be, twins[i][0]);
+  float *own[] = {d->img_s_be, d->d_img_be, d->E_be, d->dE_be, d->K_s_be, d->dK_be, d->cache_be};
+  for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+    rcc_backend_release(d->be, own[i]);
   rcc_backend_release(d->be, d->start);
   rcc_backend_release(d->be, d->best);
   rcc_backend_release(d->be, d->m);
@@ -77,31 +83,18 @@ static void distill_free(distill_t *d) {
   free(d->K_t);
   free(d->img_t);
   free(d->pixels);
-  free(d->img_s);
-  free(d->d_img);
   free(d->img_t_batch);
-  free(d->E);
-  free(d->dE);
-  free(d->K_s);
-  free(d->dK);
-  free(d->cache);
   free(d->decay);
   free(d->pull);
   free(d->frozen);
   free(d->order);
   free(d->batch_idx);
-  rcc_backend_free(d->own_cpu);
 }
 
 /* A backend twin of host buffer `host` (bytes): the host buffer itself on the cpu backend. */
 static void *twin(distill_t *d, void *host, size_t bytes) {
-  if (!d->own_cpu) return host;
+  if (!d->device) return host;
   return rcc_backend_alloc(d->be, bytes ? bytes : 1);
-}
-
-static rcc_status_t to_host(distill_t *d, void *host, const void *be_buf, size_t bytes) {
-  if (host == be_buf || bytes == 0) return RCC_OK;
-  return rcc_backend_download(d->be, host, be_buf, bytes);
 }
 
 static rcc_status_t to_backend(distill_t *d, void *be_buf, const void *host, size_t bytes) {
@@ -114,7 +107,7 @@ static rcc_status_t to_backend(distill_t *d, void *be_buf, const void *host, siz
 static rcc_status_t read_params(distill_t *d, int64_t offset, int64_t count, float *out,
                                 const float **view) {
   const float *p = rcc_clip_train_params(d->student) + offset;
-  if (!d->own_cpu) {
+  if (!d->device) {
     *view = p;
     return RCC_OK;
   }
@@ -185,8 +178,8 @@ static rcc_status_t push_tensors(const rcc_distill_args_t *a, distill_t *d) {
   for (int g = 0; d->has_tensors && g < rcc_clip_train_num_groups(d->student); g++) {
     const rcc_clip_param_group_t *grp = rcc_clip_train_group(d->student, g);
     if (!is_tensor_group(grp)) continue;
-    float *buf = d->own_cpu ? malloc((size_t)grp->count * sizeof *buf) : NULL;
-    if (d->own_cpu && !buf) return rcc_fail(RCC_ERR_NOMEM, "distillation: out of memory");
+    float *buf = d->device ? malloc((size_t)grp->count * sizeof *buf) : NULL;
+    if (d->device && !buf) return rcc_fail(RCC_ERR_NOMEM, "distillation: out of memory");
     const float *v;
     rcc_status_t st = read_params(d, grp->offset, grp->count, buf, &v);
     if (st == RCC_OK) st = rcc_clip_set_tensor(a->ctx->model, grp->name, v, grp->count);
@@ -201,8 +194,8 @@ static rcc_status_t collect_tensors(distill_t *d, rcc_clip_tensors_t *out) {
   for (int g = 0; d->has_tensors && g < rcc_clip_train_num_groups(d->student); g++) {
     const rcc_clip_param_group_t *grp = rcc_clip_train_group(d->student, g);
     if (!is_tensor_group(grp)) continue;
-    float *buf = d->own_cpu ? malloc((size_t)grp->count * sizeof *buf) : NULL;
-    if (d->own_cpu && !buf) return rcc_fail(RCC_ERR_NOMEM, "distillation: out of memory");
+    float *buf = d->device ? malloc((size_t)grp->count * sizeof *buf) : NULL;
+    if (d->device && !buf) return rcc_fail(RCC_ERR_NOMEM, "distillation: out of memory");
     const float *v;
     rcc_status_t st = read_params(d, grp->offset, grp->count, buf, &v);
     if (st == RCC_OK) st = rcc_clip_tensors_put(out, grp->name, v, grp->count);
@@ -216,11 +209,8 @@ static rcc_status_t setup(const rcc_distill_args_t *a, distill_t *d) {
   const rcc_alphaedit_config_t *cfg = a->cfg;
   const rcc_clip_config_t *mc = rcc_clip_get_config(a->ctx->model);
   const int size = rcc_comm_size(a->s->comm);
-  d->be = d->loss_be = a->s->backend;
-  if (rcc_backend_device_path(d->be)) {
-    RCC_TRY(rcc_backend_init(&d->own_cpu, "cpu"));
-    d->loss_be = d->own_cpu;
-  }
+  d->be = a->s->backend;
+  d->device = rcc_backend_device_path(d->be);
   d->C = rcc_dataset_num_classes(a->classes);
   d->NT = rcc_default_template_count;
   d->T = mc->text.max_position_embeddings;
@@ -235,27 +225,30 @@ static rcc_status_t setup(const rcc_distill_args_t *a, distill_t *d) {
   d->K_t = malloc((size_t)d->C * d->P * sizeof *d->K_t);
   d->img_t = malloc((size_t)a->n_train * d->P * sizeof *d->img_t);
   d->pixels = malloc((size_t)local_max * 3 * S * S * sizeof *d->pixels);
-  d->img_s = malloc((size_t)local_max * d->P * sizeof *d->img_s);
-  d->d_img = malloc((size_t)local_max * d->P * sizeof *d->d_img);
   d->img_t_batch = malloc((size_t)local_max * d->P * sizeof *d->img_t_batch);
-  d->E = malloc((size_t)d->R * d->P * sizeof *d->E);
-  d->dE = malloc((size_t)d->R * d->P * sizeof *d->dE);
-  d->K_s = malloc((size_t)d->C * d->P * sizeof *d->K_s);
-  d->dK = malloc((size_t)d->C * d->P * sizeof *d->dK);
-  d->cache = malloc(rcc_distill_classes_cache_floats(d->C, d->NT, d->P) * sizeof *d->cache);
   d->order = malloc((size_t)a->n_train * sizeof *d->order);
   d->batch_idx = malloc((size_t)local_max * sizeof *d->batch_idx);
-  if (!d->ids || !d->K_t || !d->img_t || !d->pixels || !d->img_s || !d->d_img || !d->img_t_batch ||
-      !d->E || !d->dE || !d->K_s || !d->dK || !d->cache || !d->order || !d->batch_idx)
+  if (!d->ids || !d->K_t || !d->img_t || !d->pixels || !d->img_t_batch || !d->order ||
+      !d->batch_idx)
     return rcc_fail(RCC_ERR_NOMEM, "distillation: out of memory for batches of %d", local_max);
-  d->E_be = twin(d, d->E, (size_t)d->R * d->P * sizeof *d->E);
-  d->dE_be = twin(d, d->dE, (size_t)d->R * d->P * sizeof *d->dE);
-  d->img_s_be = twin(d, d->img_s, (size_t)local_max * d->P * sizeof *d->img_s);
-  d->d_img_be = twin(d, d->d_img, (size_t)local_max * d->P * sizeof *d->d_img);
-  if (!d->E_be || !d->dE_be || !d->img_s_be || !d->d_img_be)
+  const size_t bP = (size_t)local_max * d->P * sizeof(float),
+               RP = (size_t)d->R * d->P * sizeof(float), CP = (size_t)d->C * d->P * sizeof(float);
+  d->K_t_be = twin(d, d->K_t, CP);
+  d->img_t_batch_be = twin(d, d->img_t_batch, bP);
+  d->img_s_be = rcc_backend_alloc(d->be, bP);
+  d->d_img_be = rcc_backend_alloc(d->be, bP);
+  d->E_be = rcc_backend_alloc(d->be, RP);
+  d->dE_be = rcc_backend_alloc(d->be, RP);
+  d->K_s_be = rcc_backend_alloc(d->be, CP);
+  d->dK_be = rcc_backend_alloc(d->be, CP);
+  d->cache_be = rcc_backend_alloc(d->be, rcc_distill_classes_cache_floats(d->C, d->NT, d->P) *
+                                             sizeof *d->cache_be);
+  if (!d->K_t_be || !d->img_t_batch_be || !d->img_s_be || !d->d_img_be || !d->E_be || !d->dE_be ||
+      !d->K_s_be || !d->dK_be || !d->cache_be)
     return rcc_fail_context(RCC_ERR_NOMEM, "distillation: features of batches of %d", local_max);
   RCC_TRY(rcc_zeroshot_prompt_ids(a->ctx, a->classes, rcc_default_templates, d->NT, d->ids));
   RCC_TRY(teacher_outputs(a, d));
+  RCC_TRY(to_backend(d, d->K_t_be, d->K_t, CP));
   /* Biases and LayerNorms changed by an earlier stage are parameters of the student even when
    * this stage does not train them, so that it starts from them (frozen below). */
   const bool carry = a->tensors && a->tensors->n > 0;
@@ -269,7 +262,7 @@ static rcc_status_t setup(const rcc_distill_args_t *a, distill_t *d) {
   for (int i = 0; i < a->n; i++)
     if (a->selected[i] && strncmp(rcc_clip_linear(a->ctx->model, i)->name, "text", 4) == 0)
       d->text_frozen = false;
-  if (d->text_frozen) memcpy(d->K_s, d->K_t, (size_t)d->C * d->P * sizeof *d->K_s);
+  if (d->text_frozen) RCC_TRY(rcc_train_copy(d->be, d->K_s_be, d->K_t_be, (int64_t)d->C * d->P));
 
   rcc_factored_t **ptrs = calloc((size_t)a->n, sizeof *ptrs);
   if (!ptrs) return rcc_fail(RCC_ERR_NOMEM, "out of memory");
@@ -370,28 +363,23 @@ static rcc_status_t micro_step(const rcc_distill_args_t *a, distill_t *d, int st
     memcpy(img_t + (size_t)i * d->P, d->img_t + (size_t)d->order[lo + i] * d->P,
            (size_t)d->P * sizeof *img_t);
   }
-  const size_t RP = (size_t)d->R * d->P * sizeof(float), bP = (size_t)b * d->P * sizeof(float);
-  rcc_status_t st = RCC_OK;
-  if (!d->text_frozen) {
+  rcc_status_t st = to_backend(d, d->img_t_batch_be, img_t, (size_t)b * d->P * sizeof *img_t);
+  if (st == RCC_OK && !d->text_frozen) {
     st = rcc_clip_train_text_forward(d->student, d->ids, d->R, d->T, d->E_be);
-    if (st == RCC_OK) st = to_host(d, d->E, d->E_be, RP);
     if (st == RCC_OK)
-      st = rcc_distill_classes_forward(d->loss_be, d->E, d->C, d->NT, d->P, d->cache, d->K_s);
+      st = rcc_distill_classes_forward(d->be, d->E_be, d->C, d->NT, d->P, d->cache_be, d->K_s_be);
   }
   if (st == RCC_OK && b > 0)
     st = rcc_eval_dataset_pixels(a->ctx, a->train, d->batch_idx, b, d->pixels);
   if (st == RCC_OK && b > 0)
     st = rcc_clip_train_image_forward(d->student, d->pixels, b, d->img_s_be);
-  if (st == RCC_OK) st = to_host(d, d->img_s, d->img_s_be, bP);
   if (st == RCC_OK)
-    st = rcc_distill_loss(d->loss_be, lc, d->img_s, img_t, b, 1.0 / B, d->K_s, d->K_t, d->C,
-                          1.0 / size, d->P, loss, d->d_img, d->dK);
-  if (st == RCC_OK) st = to_backend(d, d->d_img_be, d->d_img, bP);
+    st = rcc_distill_loss(d->be, lc, d->img_s_be, d->img_t_batch_be, b, 1.0 / B, d->K_s_be,
+                          d->K_t_be, d->C, 1.0 / size, d->P, loss, d->d_img_be, d->dK_be);
   if (st == RCC_OK && b > 0) st = rcc_clip_train_image_backward(d->student, d->d_img_be);
   if (st == RCC_OK && !d->text_frozen) {
-    st =
-        rcc_distill_classes_backward(d->loss_be, d->dK, d->cache, d->K_s, d->C, d->NT, d->P, d->dE);
-    if (st == RCC_OK) st = to_backend(d, d->dE_be, d->dE, RP);
+    st = rcc_distill_classes_backward(d->be, d->dK_be, d->cache_be, d->K_s_be, d->C, d->NT, d->P,
+                                      d->dE_be);
     if (st == RCC_OK) st = rcc_clip_train_text_backward(d->student, d->dE_be);
   }
   return st;
@@ -406,7 +394,7 @@ static rcc_status_t optimizer_step(const rcc_distill_args_t *a, distill_t *d, do
    * on the host only the others travel. Device buffers go whole through the backend's
    * collective (NCCL, or staged through the host): packing them would need a gather and a
    * scatter on the device for bytes that matter only at high sparsity. */
-  if (d->own_cpu)
+  if (d->device)
     RCC_TRY(rcc_comm_backend_allreduce(&a->s->backend_comm, g, (size_t)np, RCC_DT_F32, RCC_OP_SUM));
   else
     RCC_TRY(

@@ -353,6 +353,85 @@ static rcc_status_t cpu_logit_scale_backward(rcc_backend_t be, float *dscale, co
   return RCC_OK;
 }
 
+/* ---- distillation loss ----
+ * compress/distill_loss.c's loops as they were before they moved here, expression for
+ * expression and sequential: the loss a distillation run reports stays the same number. */
+
+static rcc_status_t cpu_group_mean_forward(rcc_backend_t be, float *out, const float *inp, int G,
+                                           int n, int C) {
+  for (int g = 0; g < G; g++)
+    for (int j = 0; j < C; j++) {
+      double s = 0.0;
+      for (int t = 0; t < n; t++)
+        s += inp[((size_t)g * n + t) * C + j];
+      out[(size_t)g * C + j] = (float)(s / n);
+    }
+  return RCC_OK;
+}
+
+static rcc_status_t cpu_group_mean_backward(rcc_backend_t be, float *dinp, const float *dout, int G,
+                                            int n, int C) {
+  for (int g = 0; g < G; g++)
+    for (int t = 0; t < n; t++)
+      for (int j = 0; j < C; j++)
+        dinp[((size_t)g * n + t) * C + j] += dout[(size_t)g * C + j] / (float)n;
+  return RCC_OK;
+}
+
+static rcc_status_t cpu_kd_loss(rcc_backend_t be, float *dlogits_s, const float *logits_s,
+                                const float *logits_t, int N, int M, double T, double coef,
+                                double *loss) {
+  double total = *loss;
+  for (int i = 0; i < N; i++) {
+    const float *ls = logits_s + (size_t)i * M, *lt = logits_t + (size_t)i * M;
+    double max_s = -INFINITY, max_t = -INFINITY, zs = 0.0, zt = 0.0;
+    for (int c = 0; c < M; c++) {
+      max_s = fmax(max_s, ls[c] / T);
+      max_t = fmax(max_t, lt[c] / T);
+    }
+    for (int c = 0; c < M; c++) {
+      zs += exp(ls[c] / T - max_s);
+      zt += exp(lt[c] / T - max_t);
+    }
+    double kl = 0.0;
+    for (int c = 0; c < M; c++) {
+      const double log_ps = ls[c] / T - max_s - log(zs), log_pt = lt[c] / T - max_t - log(zt);
+      const double pt = exp(log_pt);
+      kl += pt * (log_pt - log_ps);
+      dlogits_s[(size_t)i * M + c] = (float)(coef * T * (exp(log_ps) - pt));
+    }
+    total += coef * T * T * kl;
+  }
+  *loss = total;
+  return RCC_OK;
+}
+
+static rcc_status_t cpu_embedding_loss(rcc_backend_t be, rcc_train_embed_t kind, float *da,
+                                       const float *a, const float *b, int N, int C, double weight,
+                                       double count, double *loss) {
+  double total = *loss;
+  for (int i = 0; i < N; i++) {
+    const size_t o = (size_t)i * C;
+    if (kind == RCC_TRAIN_EMBED_COSINE) {
+      double dot = 0.0;
+      for (int j = 0; j < C; j++)
+        dot += (double)a[o + j] * b[o + j];
+      total += weight * (1.0 - dot) / count;
+      for (int j = 0; j < C; j++)
+        da[o + j] -= (float)(weight / count) * b[o + j];
+    } else {
+      double sq = 0.0;
+      for (int j = 0; j < C; j++)
+        sq += ((double)a[o + j] - b[o + j]) * ((double)a[o + j] - b[o + j]);
+      total += weight * sq / C / count;
+      for (int j = 0; j < C; j++)
+        da[o + j] += (float)(weight * 2.0 / C / count) * (a[o + j] - b[o + j]);
+    }
+  }
+  *loss = total;
+  return RCC_OK;
+}
+
 /* ---- buffers and the optimizer step ---- */
 
 static rcc_status_t cpu_fill(rcc_backend_t be, float *x, float value, int64_t n) {
@@ -442,6 +521,10 @@ const rcc_backend_train_ops_t rcc_cpu_train_ops = {
     .l2norm_forward = cpu_l2norm_forward,
     .l2norm_backward = cpu_l2norm_backward,
     .logit_scale_backward = cpu_logit_scale_backward,
+    .group_mean_forward = cpu_group_mean_forward,
+    .group_mean_backward = cpu_group_mean_backward,
+    .kd_loss = cpu_kd_loss,
+    .embedding_loss = cpu_embedding_loss,
     .fill = cpu_fill,
     .copy = cpu_copy,
     .adamw_step = cpu_adamw_step,

@@ -638,3 +638,138 @@ extern "C" cudaError_t rcc_cuda_train_scale(cudaStream_t stream, float *g, float
   scale_kernel<<<elem_blocks(n), ELEM_THREADS, 0, stream>>>(g, s, n);
   return cudaGetLastError();
 }
+
+/* ---- distillation loss ---- */
+
+/* One thread per output value, the group's rows added in the CPU's order: the same bits. */
+__global__ static void group_mean_forward_kernel(float *out, const float *inp, int64_t count, int n,
+                                                 int C) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < count;
+       i += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t g = i / C, j = i % C;
+    double s = 0.0;
+    for (int t = 0; t < n; t++)
+      s += inp[(g * n + t) * C + j];
+    out[i] = (float)(s / n);
+  }
+}
+
+__global__ static void group_mean_backward_kernel(float *dinp, const float *dout, int64_t count,
+                                                  int n, int C) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < count;
+       i += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t g = i / ((int64_t)n * C), j = i % C;
+    dinp[i] = __fadd_rn(dinp[i], __fdiv_rn(dout[g * C + j], (float)n));
+  }
+}
+
+/* Maximum of v over the block, returned to every thread; exact, so any order will do. */
+__device__ static double block_max_f64(double v) {
+  __shared__ double partial[32];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  for (int offset = 16; offset > 0; offset >>= 1)
+    v = fmax(v, __shfl_xor_sync(0xffffffffu, v, offset));
+  __syncthreads();
+  if (lane == 0) partial[warp] = v;
+  __syncthreads();
+  double m = -INFINITY;
+  for (int i = 0; i < warps; i++)
+    m = fmax(m, partial[i]);
+  return m;
+}
+
+/* One block per row: row i's term to term[i], its gradient in place. */
+__global__ static void kd_loss_kernel(float *dlogits_s, double *term, const float *logits_s,
+                                      const float *logits_t, int M, double T, double coef) {
+  const size_t off = (size_t)blockIdx.x * M;
+  const float *ls = logits_s + off, *lt = logits_t + off;
+  double max_s = -INFINITY, max_t = -INFINITY;
+  for (int c = threadIdx.x; c < M; c += blockDim.x) {
+    max_s = fmax(max_s, ls[c] / T);
+    max_t = fmax(max_t, lt[c] / T);
+  }
+  max_s = block_max_f64(max_s);
+  max_t = block_max_f64(max_t);
+  double zs = 0.0, zt = 0.0;
+  for (int c = threadIdx.x; c < M; c += blockDim.x) {
+    zs += exp(ls[c] / T - max_s);
+    zt += exp(lt[c] / T - max_t);
+  }
+  const double log_zs = log(block_sum_f64(zs)), log_zt = log(block_sum_f64(zt));
+  double kl = 0.0;
+  for (int c = threadIdx.x; c < M; c += blockDim.x) {
+    const double log_ps = ls[c] / T - max_s - log_zs, log_pt = lt[c] / T - max_t - log_zt;
+    const double pt = exp(log_pt);
+    kl += pt * (log_pt - log_ps);
+    dlogits_s[off + c] = (float)(coef * T * (exp(log_ps) - pt));
+  }
+  kl = block_sum_f64(kl);
+  if (threadIdx.x == 0) term[blockIdx.x] = coef * T * T * kl;
+}
+
+/* One block per row; g: the gradient coefficient as the CPU rounds it to float. */
+__global__ static void embedding_loss_kernel(float *da, double *term, const float *a,
+                                             const float *b, int C, int cosine, double weight,
+                                             double count, float g) {
+  const size_t off = (size_t)blockIdx.x * C;
+  double s = 0.0;
+  for (int j = threadIdx.x; j < C; j += blockDim.x)
+    s += cosine ? (double)a[off + j] * b[off + j]
+                : ((double)a[off + j] - b[off + j]) * ((double)a[off + j] - b[off + j]);
+  s = block_sum_f64(s);
+  if (threadIdx.x == 0)
+    term[blockIdx.x] = cosine ? weight * (1.0 - s) / count : weight * s / C / count;
+  for (int j = threadIdx.x; j < C; j += blockDim.x)
+    da[off + j] = cosine ? __fsub_rn(da[off + j], __fmul_rn(g, b[off + j]))
+                         : __fadd_rn(da[off + j], __fmul_rn(g, __fsub_rn(a[off + j], b[off + j])));
+}
+
+/* One block: *total = the sum of term (count), each thread a strided share in order, then
+ * the fixed tree of block_sum_f64. */
+__global__ static void sum_terms_kernel(double *total, const double *term, int count) {
+  double s = 0.0;
+  for (int i = threadIdx.x; i < count; i += blockDim.x)
+    s += term[i];
+  s = block_sum_f64(s);
+  if (threadIdx.x == 0) *total = s;
+}
+
+extern "C" cudaError_t rcc_cuda_train_group_mean_forward(cudaStream_t stream, float *out,
+                                                         const float *inp, int G, int n, int C) {
+  const int64_t count = (int64_t)G * C;
+  group_mean_forward_kernel<<<elem_blocks(count), ELEM_THREADS, 0, stream>>>(out, inp, count, n, C);
+  return cudaGetLastError();
+}
+
+extern "C" cudaError_t rcc_cuda_train_group_mean_backward(cudaStream_t stream, float *dinp,
+                                                          const float *dout, int G, int n, int C) {
+  const int64_t count = (int64_t)G * n * C;
+  group_mean_backward_kernel<<<elem_blocks(count), ELEM_THREADS, 0, stream>>>(dinp, dout, count, n,
+                                                                              C);
+  return cudaGetLastError();
+}
+
+/* sums[0] = the total of the N rows' terms in sums[1 .. N]. */
+static cudaError_t finish_terms(cudaStream_t stream, double *sums, int N) {
+  cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) return err;
+  sum_terms_kernel<<<1, ROW_THREADS, 0, stream>>>(sums, sums + 1, N);
+  return cudaGetLastError();
+}
+
+extern "C" cudaError_t rcc_cuda_train_kd_loss(cudaStream_t stream, float *dlogits_s,
+                                              const float *logits_s, const float *logits_t, int N,
+                                              int M, double T, double coef, double *sums) {
+  kd_loss_kernel<<<N, ROW_THREADS, 0, stream>>>(dlogits_s, sums + 1, logits_s, logits_t, M, T,
+                                                coef);
+  return finish_terms(stream, sums, N);
+}
+
+extern "C" cudaError_t rcc_cuda_train_embedding_loss(cudaStream_t stream, int cosine, float *da,
+                                                     const float *a, const float *b, int N, int C,
+                                                     double weight, double count, double *sums) {
+  const float g = cosine ? (float)(weight / count) : (float)(weight * 2.0 / C / count);
+  embedding_loss_kernel<<<N, ROW_THREADS, 0, stream>>>(da, sums + 1, a, b, C, cosine, weight, count,
+                                                       g);
+  return finish_terms(stream, sums, N);
+}

@@ -56,6 +56,19 @@ cudaError_t rcc_cuda_train_l2norm_backward(cudaStream_t stream, float *dinp, con
 cudaError_t rcc_cuda_train_logit_scale_backward(cudaStream_t stream, float *dscale,
                                                 const float *dlogits, const float *logits,
                                                 float scale, int64_t count);
+cudaError_t rcc_cuda_train_group_mean_forward(cudaStream_t stream, float *out, const float *inp,
+                                              int G, int n, int C);
+cudaError_t rcc_cuda_train_group_mean_backward(cudaStream_t stream, float *dinp, const float *dout,
+                                               int G, int n, int C);
+/* The loss ops add up one term per row: `sums` (device) holds N + 1 doubles, sums[1 + i]
+ * row i's term, sums[0] their total in a fixed order. */
+cudaError_t rcc_cuda_train_kd_loss(cudaStream_t stream, float *dlogits_s, const float *logits_s,
+                                   const float *logits_t, int N, int M, double T, double coef,
+                                   double *sums);
+/* cosine: 1 for RCC_TRAIN_EMBED_COSINE, 0 for RCC_TRAIN_EMBED_MSE. */
+cudaError_t rcc_cuda_train_embedding_loss(cudaStream_t stream, int cosine, float *da,
+                                          const float *a, const float *b, int N, int C,
+                                          double weight, double count, double *sums);
 cudaError_t rcc_cuda_train_fill(cudaStream_t stream, float *x, float value, int64_t n);
 /* bc1, bc2: the bias corrections 1 - beta^step, computed on the host as the CPU does. */
 cudaError_t rcc_cuda_train_adamw_step(cudaStream_t stream, float *params, float *m, float *v,

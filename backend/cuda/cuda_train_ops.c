@@ -183,6 +183,68 @@ static rcc_status_t read_scalar(rcc_backend_t be, double *dev, double *host) {
   return RCC_OK;
 }
 
+/* ---- distillation loss ---- */
+
+static rcc_status_t cuda_group_mean_forward(rcc_backend_t be, float *out, const float *inp, int G,
+                                            int n, int C) {
+  ENTER(be);
+  RCC_CHECK_CUDA(rcc_cuda_train_group_mean_forward(impl_of(be)->stream, out, inp, G, n, C));
+  return RCC_OK;
+}
+
+static rcc_status_t cuda_group_mean_backward(rcc_backend_t be, float *dinp, const float *dout,
+                                             int G, int n, int C) {
+  ENTER(be);
+  RCC_CHECK_CUDA(rcc_cuda_train_group_mean_backward(impl_of(be)->stream, dinp, dout, G, n, C));
+  return RCC_OK;
+}
+
+/* The loss ops' device scratch: N + 1 doubles, one term per row and their total. */
+static double *terms_alloc(rcc_backend_t be, int N, const char *what) {
+  double *dev = rcc_backend_alloc(be, ((size_t)N + 1) * sizeof *dev);
+  if (!dev) rcc_fail_context(RCC_ERR_NOMEM, "cuda_train_ops.c: %s of %d rows", what, N);
+  return dev;
+}
+
+/* After the launch that returned err: the total read back and added to *loss, the scratch
+ * released either way. */
+static rcc_status_t terms_finish(rcc_backend_t be, double *dev, cudaError_t err, const char *what,
+                                 double *loss) {
+  double total = 0.0;
+  rcc_status_t st = RCC_OK;
+  if (err != cudaSuccess)
+    st = rcc_fail(RCC_ERR_CUDA, "cuda_train_ops.c: %s kernel: %s", what, cudaGetErrorString(err));
+  if (st == RCC_OK) st = read_scalar(be, dev, &total);
+  rcc_backend_release(be, dev);
+  if (st == RCC_OK) *loss += total;
+  return st;
+}
+
+static rcc_status_t cuda_kd_loss(rcc_backend_t be, float *dlogits_s, const float *logits_s,
+                                 const float *logits_t, int N, int M, double T, double coef,
+                                 double *loss) {
+  ENTER(be);
+  double *dev = terms_alloc(be, N, "kd_loss");
+  if (!dev) return RCC_ERR_NOMEM;
+  return terms_finish(be, dev,
+                      rcc_cuda_train_kd_loss(impl_of(be)->stream, dlogits_s, logits_s, logits_t, N,
+                                             M, T, coef, dev),
+                      "kd_loss", loss);
+}
+
+static rcc_status_t cuda_embedding_loss(rcc_backend_t be, rcc_train_embed_t kind, float *da,
+                                        const float *a, const float *b, int N, int C, double weight,
+                                        double count, double *loss) {
+  ENTER(be);
+  double *dev = terms_alloc(be, N, "embedding_loss");
+  if (!dev) return RCC_ERR_NOMEM;
+  return terms_finish(be, dev,
+                      rcc_cuda_train_embedding_loss(impl_of(be)->stream,
+                                                    kind == RCC_TRAIN_EMBED_COSINE, da, a, b, N, C,
+                                                    weight, count, dev),
+                      "embedding_loss", loss);
+}
+
 static rcc_status_t cuda_distill_grads(rcc_backend_t be, float *g, const float *p,
                                        const float *start, const uint8_t *frozen,
                                        const uint8_t *pull, int64_t n, float inv, float pull_coef,
@@ -241,6 +303,10 @@ const rcc_backend_train_ops_t rcc_cuda_train_ops = {
     .l2norm_forward = cuda_l2norm_forward,
     .l2norm_backward = cuda_l2norm_backward,
     .logit_scale_backward = cuda_logit_scale_backward,
+    .group_mean_forward = cuda_group_mean_forward,
+    .group_mean_backward = cuda_group_mean_backward,
+    .kd_loss = cuda_kd_loss,
+    .embedding_loss = cuda_embedding_loss,
     .fill = cuda_fill,
     .copy = cuda_copy,
     .adamw_step = cuda_adamw_step,

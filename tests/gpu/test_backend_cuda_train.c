@@ -19,6 +19,16 @@
  *  - the regularization and the gradient norm are sums in double of n terms, in another
  *    order on the GPU: relative 1e-12 (n * 2^-53 = 1.1e-10 worst case, far less typical);
  *    the clipped gradient then differs by at most one float rounding: ELEM_BOUND.
+ * The distillation loss ops run at CLIP's shape (64 images, 1000 classes of 8 templates,
+ * width 512: more classes than a row's block has threads) and an odd one:
+ *  - the template mean, its backward and the embedding terms' gradients must match exactly
+ *    (bound 0): the same float and double formulas, the template rows added in the CPU's
+ *    order, every float step pinned (_rn intrinsics);
+ *  - KD's gradient goes through the device's double exp and log (within 2 ulp) before its
+ *    rounding to float: ELEM_BOUND;
+ *  - the loss terms are double sums in another order, through exp and log for KD:
+ *    relative LOSS_BOUND 1e-10 (rows x width x 2^-53 is ~1e-11 at worst, with room for
+ *    the cancellation of KL's signed terms).
  * Without a GPU (or a CUDA build) it prints "skipped: no GPU" and exits 77. */
 #include <math.h>
 #include <stdio.h>
@@ -31,6 +41,7 @@
 
 #define ELEM_BOUND 1e-5
 #define SUM_BOUND 1e-4
+#define LOSS_BOUND 1e-10
 
 typedef struct {
   const char *name;
@@ -409,6 +420,50 @@ static void test_optimizer(void **state) {
   rcc_backend_release(GPU, d_decay);
 }
 
+static void test_distill_loss_ops(void **state) {
+  static const struct {
+    const char *name;
+    int B, C, NT, P;
+  } ls[] = {{"CLIP", 64, 1000, 8, 512}, {"odd", 3, 7, 3, 37}};
+  for (size_t s = 0; s < sizeof ls / sizeof ls[0]; s++) {
+    const char *name = ls[s].name;
+    const int B = ls[s].B, C = ls[s].C, NT = ls[s].NT, P = ls[s].P;
+    pair_t U = input((size_t)C * NT * P, -1, 1), M = output((size_t)C * P);
+    BOTH(rcc_train_group_mean_forward(CPU, M.h, U.h, C, NT, P),
+         rcc_train_group_mean_forward(GPU, M.d, U.d, C, NT, P));
+    check(name, "template mean", &M, 0.0);
+    pair_t dM = input((size_t)C * P, -1, 1), dU = input((size_t)C * NT * P, -1, 1);
+    BOTH(rcc_train_group_mean_backward(CPU, dU.h, dM.h, C, NT, P),
+         rcc_train_group_mean_backward(GPU, dU.d, dM.d, C, NT, P));
+    check(name, "template mean backward", &dU, 0.0);
+
+    pair_t lst = input((size_t)B * C, -30, 30), ltt = input((size_t)B * C, -30, 30);
+    pair_t dl = output((size_t)B * C);
+    double loss_cpu = 0.5, loss_gpu = 0.5;
+    BOTH(rcc_train_kd_loss(CPU, dl.h, lst.h, ltt.h, B, C, 2.0, 0.4 / B, &loss_cpu),
+         rcc_train_kd_loss(GPU, dl.d, lst.d, ltt.d, B, C, 2.0, 0.4 / B, &loss_gpu));
+    check(name, "kd gradient", &dl, ELEM_BOUND);
+    expect_rel(loss_gpu - 0.5, loss_cpu - 0.5, LOSS_BOUND, "kd loss");
+
+    pair_t a = input((size_t)B * P, -1, 1), b = input((size_t)B * P, -1, 1);
+    for (int kind = 0; kind < 2; kind++) {
+      pair_t da = input((size_t)B * P, -1, 1);
+      loss_cpu = loss_gpu = 0.0;
+      const double count = kind == RCC_TRAIN_EMBED_COSINE ? (double)B : 1.0;
+      BOTH(rcc_train_embedding_loss(CPU, (rcc_train_embed_t)kind, da.h, a.h, b.h, B, P, 0.6 / B,
+                                    count, &loss_cpu),
+           rcc_train_embedding_loss(GPU, (rcc_train_embed_t)kind, da.d, a.d, b.d, B, P, 0.6 / B,
+                                    count, &loss_gpu));
+      check(name, kind ? "mse gradient" : "cosine gradient", &da, 0.0);
+      expect_rel(loss_gpu, loss_cpu, LOSS_BOUND, kind ? "mse loss" : "cosine loss");
+      release(&da);
+    }
+    pair_t *all[] = {&U, &M, &dM, &dU, &lst, &ltt, &dl, &a, &b};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+      release(all[i]);
+  }
+}
+
 int main(void) {
   const int missing = rcc_test_gpu_missing();
   if (missing) return missing;
@@ -417,7 +472,7 @@ int main(void) {
       cmocka_unit_test(test_softmax_backward), cmocka_unit_test(test_activations),
       cmocka_unit_test(test_patch_embedding),  cmocka_unit_test(test_token_embedding),
       cmocka_unit_test(test_pooling),          cmocka_unit_test(test_loss_helpers),
-      cmocka_unit_test(test_optimizer),
+      cmocka_unit_test(test_optimizer),        cmocka_unit_test(test_distill_loss_ops),
   };
   return cmocka_run_group_tests(tests, rcc_test_open_cpu_and_gpu, rcc_test_close_backends);
 }

@@ -5,9 +5,12 @@
  * a pointer. The optimizer ops of the CPU backend (fill, copy, AdamW, distillation's
  * gradient update and clipping) must give compress/optim.h's host functions and the loop
  * runner/distill.c ran before them to the bit: distillation runs on the cpu backend keep
- * their numbers. (What the other ops compute is checked by tests/unit/test_grad_ops.c against
+ * their numbers. So must the loss ops (template mean, KD, embedding terms) give the loops of
+ * compress/distill_loss.c they replaced, the loss summed in the same order across calls.
+ * (What the other ops compute is checked by tests/unit/test_grad_ops.c against
  * finite differences, and the CUDA ops by tests/gpu/test_backend_cuda_train.c.) */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -237,6 +240,141 @@ static void test_optimizer_matches_host(void **state) {
     free(all[i]);
 }
 
+static void test_loss_args(void **state) {
+  float a[8] = {0}, b[8] = {0}, keep[8];
+  memcpy(keep, a, sizeof keep);
+  double loss = 3.0;
+  refused(rcc_train_group_mean_forward(CPU, a, b, 2, -1, 2), RCC_ERR_ARG, "negative shape");
+  refused(rcc_train_group_mean_forward(CPU, a, b, 2, 0, 2), RCC_ERR_ARG, "empty groups");
+  refused(rcc_train_group_mean_backward(CPU, a, b, -2, 1, 2), RCC_ERR_ARG, "negative shape");
+  refused(rcc_train_group_mean_backward(CPU, a, NULL, 2, 1, 2), RCC_ERR_ARG, "dout is NULL");
+  refused(rcc_train_kd_loss(CPU, a, b, b, -1, 4, 1.0, 1.0, &loss), RCC_ERR_ARG, "negative shape");
+  refused(rcc_train_kd_loss(CPU, a, b, b, 2, 4, 0.0, 1.0, &loss), RCC_ERR_ARG, "temperature 0");
+  refused(rcc_train_kd_loss(CPU, a, b, b, 2, 4, NAN, 1.0, &loss), RCC_ERR_ARG, "temperature");
+  refused(rcc_train_kd_loss(CPU, a, b, b, 2, 0, 1.0, 1.0, &loss), RCC_ERR_ARG, "no classes");
+  refused(rcc_train_kd_loss(CPU, a, b, NULL, 2, 4, 1.0, 1.0, &loss), RCC_ERR_ARG,
+          "logits_t is NULL");
+  refused(rcc_train_kd_loss(CPU, a, b, b, 2, 4, 1.0, 1.0, NULL), RCC_ERR_ARG, "loss is NULL");
+  refused(rcc_train_embedding_loss(CPU, (rcc_train_embed_t)7, a, b, b, 2, 4, 1.0, 1.0, &loss),
+          RCC_ERR_ARG, "unknown kind");
+  refused(rcc_train_embedding_loss(CPU, RCC_TRAIN_EMBED_MSE, a, b, b, 2, 4, 1.0, 0.0, &loss),
+          RCC_ERR_ARG, "count 0");
+  refused(rcc_train_embedding_loss(CPU, RCC_TRAIN_EMBED_MSE, a, b, b, 2, -4, 1.0, 1.0, &loss),
+          RCC_ERR_ARG, "negative shape");
+  refused(rcc_train_embedding_loss(CPU, RCC_TRAIN_EMBED_COSINE, NULL, b, b, 2, 4, 1.0, 1.0, &loss),
+          RCC_ERR_ARG, "da is NULL");
+  assert_memory_equal(a, keep, sizeof keep);
+  assert_true(loss == 3.0);
+  /* empty: nothing read, nothing added to the loss */
+  assert_int_equal(rcc_train_group_mean_forward(CPU, NULL, NULL, 0, 0, 4), RCC_OK);
+  assert_int_equal(rcc_train_group_mean_backward(CPU, NULL, NULL, 3, 0, 4), RCC_OK);
+  assert_int_equal(rcc_train_kd_loss(CPU, NULL, NULL, NULL, 0, 4, 2.0, 1.0, &loss), RCC_OK);
+  assert_int_equal(
+      rcc_train_embedding_loss(CPU, RCC_TRAIN_EMBED_COSINE, NULL, NULL, NULL, 0, 4, 1, 1, &loss),
+      RCC_OK);
+  assert_true(loss == 3.0);
+}
+
+/* The loss ops against the loops compress/distill_loss.c ran before they moved: the same
+ * bits, the loss summed as one running total over the ops. */
+static void test_loss_matches_host(void **state) {
+  enum { G = 7, NT = 5, B = 9, M = 13, P = 33 };
+  float *U = rcc_test_random_floats((size_t)G * NT * P, -1, 1);
+  float *mean = rcc_test_malloc(sizeof(float) * G * P), want_mean[G * P];
+  for (int c = 0; c < G; c++)
+    for (int j = 0; j < P; j++) {
+      double s = 0.0;
+      for (int t = 0; t < NT; t++)
+        s += U[((size_t)c * NT + t) * P + j];
+      want_mean[c * P + j] = (float)(s / NT);
+    }
+  assert_int_equal(rcc_train_group_mean_forward(CPU, mean, U, G, NT, P), RCC_OK);
+  expect_same_bits(mean, want_mean, (size_t)G * P, "template mean");
+  float *dU = rcc_test_random_floats((size_t)G * NT * P, -1, 1);
+  float *want_dU = rcc_test_malloc(sizeof(float) * G * NT * P);
+  for (int c = 0; c < G; c++)
+    for (int t = 0; t < NT; t++)
+      for (int j = 0; j < P; j++) {
+        const size_t i = ((size_t)c * NT + t) * P + j;
+        want_dU[i] = dU[i] + mean[c * P + j] / (float)NT;
+      }
+  assert_int_equal(rcc_train_group_mean_backward(CPU, dU, mean, G, NT, P), RCC_OK);
+  expect_same_bits(dU, want_dU, (size_t)G * NT * P, "template mean backward");
+
+  const double T = 2.5, kd = 0.3 / B;
+  float *ls = rcc_test_random_floats((size_t)B * M, -20, 20);
+  float *lt = rcc_test_random_floats((size_t)B * M, -20, 20);
+  float *dl = rcc_test_malloc(sizeof(float) * B * M);
+  /* An independent oracle, not the op's own loop: plain probabilities in long double (no
+   * max shift; |logit / T| <= 8 keeps exp in range), KL and T (p_s - p_t) from them. */
+  long double want = 0.25L;
+  double worst_dl = 0.0, loss = 0.25;
+  assert_int_equal(rcc_train_kd_loss(CPU, dl, ls, lt, B, M, T, kd, &loss), RCC_OK);
+  for (int i = 0; i < B; i++) {
+    const float *s = ls + (size_t)i * M, *t = lt + (size_t)i * M;
+    long double zs = 0.0L, zt = 0.0L, kl = 0.0L, row = 0.0L;
+    for (int c = 0; c < M; c++) {
+      zs += expl(s[c] / (long double)T);
+      zt += expl(t[c] / (long double)T);
+    }
+    for (int c = 0; c < M; c++) {
+      const long double ps = expl(s[c] / (long double)T) / zs,
+                        pt = expl(t[c] / (long double)T) / zt;
+      kl += pt * logl(pt / ps);
+      const double g = (double)(kd * T * (ps - pt));
+      worst_dl = fmax(worst_dl, fabs(dl[i * M + c] - g) / (kd * T));
+      row += dl[i * M + c];
+    }
+    want += kd * T * T * kl;
+    assert_true(fabsl(row) <= 1e-6L * kd * T); /* softmax differences sum to 0 per image */
+  }
+  printf("  kd: loss %.17g against %.17Lg, gradient within %.1e\n", loss, want, worst_dl);
+  assert_true(fabsl(loss - want) <= 1e-12L * want && loss > 0.25);
+  assert_true(worst_dl <= 1e-7);
+  /* identical logits: no divergence, no gradient, the total unchanged */
+  loss = 0.25;
+  assert_int_equal(rcc_train_kd_loss(CPU, dl, ls, ls, B, M, T, kd, &loss), RCC_OK);
+  assert_true(loss == 0.25);
+  for (int i = 0; i < B * M; i++)
+    assert_true(dl[i] == 0.0f);
+
+  /* the image terms (count 1), then the class term (a mean) on the same total */
+  double want_e = loss;
+  float *a = rcc_test_random_floats((size_t)B * P, -1, 1),
+        *b = rcc_test_random_floats((size_t)B * P, -1, 1);
+  for (int kind = 0; kind < 2; kind++) {
+    const double w = 0.7 / B, count = kind ? 1.0 : (double)B;
+    float *da = rcc_test_random_floats((size_t)B * P, -1, 1), want_da[B * P];
+    memcpy(want_da, da, sizeof want_da);
+    for (int i = 0; i < B; i++) {
+      const size_t o = (size_t)i * P;
+      double cos = 0.0, sq = 0.0;
+      for (int j = 0; j < P; j++) {
+        cos += (double)a[o + j] * b[o + j];
+        sq += ((double)a[o + j] - b[o + j]) * ((double)a[o + j] - b[o + j]);
+      }
+      if (kind == RCC_TRAIN_EMBED_COSINE) {
+        want_e += w * (1.0 - cos) / count;
+        for (int j = 0; j < P; j++)
+          want_da[o + j] -= (float)(w / count) * b[o + j];
+      } else {
+        want_e += w * sq / P;
+        for (int j = 0; j < P; j++)
+          want_da[o + j] += (float)(w * 2.0 / P) * (a[o + j] - b[o + j]);
+      }
+    }
+    assert_int_equal(
+        rcc_train_embedding_loss(CPU, (rcc_train_embed_t)kind, da, a, b, B, P, w, count, &loss),
+        RCC_OK);
+    expect_same_bits(da, want_da, (size_t)B * P, kind ? "mse gradient" : "cosine gradient");
+    assert_true(loss == want_e);
+    free(da);
+  }
+  void *all[] = {U, mean, dU, want_dU, ls, lt, dl, a, b};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+    free(all[i]);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_backend_handle),
@@ -246,6 +384,8 @@ int main(void) {
       cmocka_unit_test(test_empty_shapes),
       cmocka_unit_test(test_optimizer_args),
       cmocka_unit_test(test_optimizer_matches_host),
+      cmocka_unit_test(test_loss_args),
+      cmocka_unit_test(test_loss_matches_host),
   };
   return cmocka_run_group_tests(tests, rcc_test_open_cpu, rcc_test_close_backends);
 }

@@ -2,7 +2,8 @@
  * respect to the student's image features and its per-template text features (through the
  * prompt ensemble) must match central finite differences of the loss itself; a student
  * equal to its teacher has loss 0 and gradient 0; KD alone at temperature T equals
- * T^2 KL(p_t || p_s) computed here independently in double. */
+ * T^2 KL(p_t || p_s) computed here independently in double; a rank with no images in its
+ * share gets the class term alone. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,10 +33,9 @@ static double eval(problem_t *p, float *d_img, float *dE) {
   assert_int_equal(rcc_distill_classes_forward(p->be, p->E, C, NT, P, cache, K), RCC_OK);
   double loss;
   assert_int_equal(rcc_distill_loss(p->be, &p->cfg, p->img_s, p->img_t, B, 1.0 / B, K, p->K_t, C,
-                                     0.5, P, &loss, d_img ? d_img : d_img_buf, dK),
+                                    0.5, P, &loss, d_img ? d_img : d_img_buf, dK),
                    RCC_OK);
-  if (dE)
-    assert_int_equal(rcc_distill_classes_backward(p->be, dK, cache, K, C, NT, P, dE), RCC_OK);
+  if (dE) assert_int_equal(rcc_distill_classes_backward(p->be, dK, cache, K, C, NT, P, dE), RCC_OK);
   return loss;
 }
 
@@ -141,12 +141,36 @@ static void test_kd_value(void **state) {
   rcc_backend_free(p.be);
 }
 
+/* No images: the loss and d_K are the class term's, 1 - cos per class, weighted. */
+static void test_empty_share(void **state) {
+  (void)state;
+  problem_t p;
+  setup(&p, RCC_EMBEDDING_LOSS_MSE, 0.25, 5);
+  float cache[2 * (C * NT * P + C * P) + C * NT + C], K[C * P], dK[C * P];
+  assert_int_equal(rcc_distill_classes_forward(p.be, p.E, C, NT, P, cache, K), RCC_OK);
+  double loss = -1.0, want = 0.0;
+  assert_int_equal(
+      rcc_distill_loss(p.be, &p.cfg, NULL, NULL, 0, 1.0 / 8, K, p.K_t, C, 0.5, P, &loss, NULL, dK),
+      RCC_OK);
+  for (int c = 0; c < C; c++) {
+    double cos = 0.0;
+    for (int j = 0; j < P; j++)
+      cos += (double)K[c * P + j] * p.K_t[c * P + j];
+    want += 0.75 * 0.5 * (1.0 - cos) / C;
+    for (int j = 0; j < P; j++)
+      assert_true(fabs(dK[c * P + j] + 0.75 * 0.5 / C * p.K_t[c * P + j]) < 1e-7);
+  }
+  assert_true(want > 0.0 && fabs(loss - want) <= 1e-12 * want);
+  rcc_backend_free(p.be);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_gradient_cosine),
       cmocka_unit_test(test_gradient_mse),
       cmocka_unit_test(test_student_equal_to_teacher),
       cmocka_unit_test(test_kd_value),
+      cmocka_unit_test(test_empty_share),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
