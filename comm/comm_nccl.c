@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 #include <nccl.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "comm/comm_impl.h"
 #include "common/check_cuda.h"
@@ -137,20 +138,23 @@ static rcc_status_t nccl_setup(rcc_comm_t c, nccl_impl_t *m) {
   c->local_rank = m->mpi->local_rank;
   c->local_size = m->mpi->local_size;
   RCC_TRY(choose_device(c, m));
-  RCC_CHECK_CUDA(cudaStreamCreateWithFlags(&m->stream, cudaStreamNonBlocking));
-  /* Rank 0's id travels with whether it got one, so that its failure ends every rank's
-   * setup with an error instead of leaving the others in ncclCommInitRank. */
-  struct {
-    ncclUniqueId id;
-    int ok;
-  } root = {.ok = 1};
-  if (c->rank == 0) root.ok = ncclGetUniqueId(&root.id) == ncclSuccess;
-  RCC_TRY(rcc_comm_broadcast(m->mpi, &root, sizeof root, RCC_DT_U8, 0));
-  if (!root.ok)
-    return rcc_fail(RCC_ERR_CUDA,
-                    "comm_nccl.c: rcc_comm_init(\"nccl\"): rank 0 could not create the NCCL "
-                    "unique id; use \"mpi\"");
-  RCC_CHECK_NCCL(ncclCommInitRank(&m->nccl, c->size, root.id, c->rank));
+  /* Every rank's stream and rank 0's id are agreed on (an all-reduce of a flag) before the
+   * broadcast, so that a failure on any rank ends every rank's setup with an error instead
+   * of leaving the others in the broadcast or in ncclCommInitRank. */
+  int ok = cudaStreamCreateWithFlags(&m->stream, cudaStreamNonBlocking) == cudaSuccess;
+  if (!ok) cudaGetLastError();
+  ncclUniqueId id;
+  memset(&id, 0, sizeof id);
+  if (ok && c->rank == 0) ok = ncclGetUniqueId(&id) == ncclSuccess;
+  int all = ok;
+  RCC_TRY(rcc_comm_allreduce(m->mpi, &all, 1, RCC_DT_I32, RCC_OP_MIN));
+  if (!all)
+    return rcc_fail(RCC_ERR_CUDA, "comm_nccl.c: rcc_comm_init(\"nccl\"): %s; use \"mpi\"",
+                    ok ? "another rank could not create its stream or the NCCL unique id"
+                    : c->rank == 0 ? "rank 0 could not create its stream or the NCCL unique id"
+                                   : "this rank could not create its CUDA stream");
+  RCC_TRY(rcc_comm_broadcast(m->mpi, &id, sizeof id, RCC_DT_U8, 0));
+  RCC_CHECK_NCCL(ncclCommInitRank(&m->nccl, c->size, id, c->rank));
   return RCC_OK;
 }
 

@@ -80,7 +80,19 @@ static rcc_status_t open_device_comm(rcc_session_t *s, int devices, int device) 
                                 "or auto for one GPU per local rank");
     return RCC_OK;
   }
-  return rcc_comm_init(&s->device_comm, "nccl");
+  /* A job that cannot start NCCL still runs, staged through the host: all ranks see the
+   * same outcome (comm_nccl.c agrees on its own failures before the collective init). */
+  const int mine = rcc_comm_init(&s->device_comm, "nccl") == RCC_OK;
+  int opened = mine;
+  RCC_TRY(rcc_comm_allreduce(s->comm, &opened, 1, RCC_DT_I32, RCC_OP_MIN));
+  if (!opened) {
+    if (rcc_comm_rank(s->comm) == 0)
+      RCC_WARN("NCCL did not start (%s); GPU buffers are reduced over MPI through the host",
+               mine ? "on another rank" : rcc_last_error());
+    if (s->device_comm) rcc_comm_free(s->device_comm);
+    s->device_comm = NULL;
+  }
+  return RCC_OK;
 }
 
 rcc_status_t rcc_session_open(rcc_session_t *s, int *argc, char ***argv, const char *backend_name,
