@@ -376,6 +376,30 @@ rcc_status_t rcc_train_copy(rcc_backend_t be, float *dst, const float *src, int6
   return be->ops->train->copy(be, dst, src, n);
 }
 
+rcc_status_t rcc_train_gather(rcc_backend_t be, float *packed, const float *x, const int64_t *idx,
+                              int64_t n) {
+  static const char fn[] = "rcc_train_gather";
+  CHECK_BE(fn);
+  CHECK_COUNT(fn, n);
+  if (n == 0) return RCC_OK;
+  CHECK_PTR(fn, packed);
+  CHECK_PTR(fn, x);
+  CHECK_PTR(fn, idx);
+  return be->ops->train->gather(be, packed, x, idx, n);
+}
+
+rcc_status_t rcc_train_scatter(rcc_backend_t be, float *x, const float *packed, const int64_t *idx,
+                               int64_t n) {
+  static const char fn[] = "rcc_train_scatter";
+  CHECK_BE(fn);
+  CHECK_COUNT(fn, n);
+  if (n == 0) return RCC_OK;
+  CHECK_PTR(fn, x);
+  CHECK_PTR(fn, packed);
+  CHECK_PTR(fn, idx);
+  return be->ops->train->scatter(be, x, packed, idx, n);
+}
+
 rcc_status_t rcc_train_adamw_step(rcc_backend_t be, float *params, float *m, float *v,
                                   const float *grads, const uint8_t *decay, int64_t n,
                                   const rcc_train_adamw_t *h) {

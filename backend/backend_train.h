@@ -147,6 +147,13 @@ rcc_status_t rcc_train_embedding_loss(rcc_backend_t be, rcc_train_embed_t kind, 
 rcc_status_t rcc_train_fill(rcc_backend_t be, float *x, float value, int64_t n);
 /* dst (n) = src (n); the two must not overlap. */
 rcc_status_t rcc_train_copy(rcc_backend_t be, float *dst, const float *src, int64_t n);
+/* packed (n) = x[idx[k]] for k < n, and its inverse x[idx[k]] = packed (n) (other entries
+ * of x untouched): the entries of a gradient that travel in an all-reduce, without the
+ * frozen ones. idx (n, backend memory) holds distinct positions. */
+rcc_status_t rcc_train_gather(rcc_backend_t be, float *packed, const float *x, const int64_t *idx,
+                              int64_t n);
+rcc_status_t rcc_train_scatter(rcc_backend_t be, float *x, const float *packed, const int64_t *idx,
+                               int64_t n);
 
 /* One AdamW update (compress/optim.h, whose rcc_adamw_step it reproduces to the bit: the
  * moments in float, the bias corrections and the update in double). step is the 1-based

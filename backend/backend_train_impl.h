@@ -57,6 +57,10 @@ typedef struct rcc_backend_train_ops {
                                  double count, double *loss);
   rcc_status_t (*fill)(rcc_backend_t be, float *x, float value, int64_t n);
   rcc_status_t (*copy)(rcc_backend_t be, float *dst, const float *src, int64_t n);
+  rcc_status_t (*gather)(rcc_backend_t be, float *packed, const float *x, const int64_t *idx,
+                         int64_t n);
+  rcc_status_t (*scatter)(rcc_backend_t be, float *x, const float *packed, const int64_t *idx,
+                          int64_t n);
   rcc_status_t (*adamw_step)(rcc_backend_t be, float *params, float *m, float *v,
                              const float *grads, const uint8_t *decay, int64_t n,
                              const rcc_train_adamw_t *h);

@@ -57,6 +57,10 @@ typedef struct {
   /* backend-memory twins of host buffers; the host buffer itself on the cpu backend */
   float *K_t_be, *img_t_batch_be;
   uint8_t *decay_be, *pull_be, *frozen_be;
+  /* device path on several ranks: the positions of the entries that are not frozen, and
+   * the buffer they travel in (the packed all-reduce of the host path, on the backend) */
+  int64_t *keep_idx_be, n_keep;
+  float *packed_be;
   /* backend memory only: the features the loss reads and the gradients it writes */
   float *img_s_be, *d_img_be;       /* (local batch, P) */
   float *E_be, *dE_be;              /* (R, P) */
@@ -74,6 +78,8 @@ static void distill_free(distill_t *d) {
   float *own[] = {d->img_s_be, d->d_img_be, d->E_be, d->dE_be, d->K_s_be, d->dK_be, d->cache_be};
   for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
     rcc_backend_release(d->be, own[i]);
+  rcc_backend_release(d->be, d->keep_idx_be);
+  rcc_backend_release(d->be, d->packed_be);
   rcc_backend_release(d->be, d->start);
   rcc_backend_release(d->be, d->best);
   rcc_backend_release(d->be, d->m);
@@ -205,6 +211,27 @@ static rcc_status_t collect_tensors(distill_t *d, rcc_clip_tensors_t *out) {
   return RCC_OK;
 }
 
+/* keep_idx_be and packed_be for the device path's all-reduce: the gradient entries that are
+ * not frozen, gathered into one buffer (as allreduce_packed.c does on the host, so that at
+ * high sparsity the pruned entries of S do not travel). */
+static rcc_status_t pack_positions(distill_t *d, int64_t np) {
+  int64_t *idx = malloc((size_t)(np > 0 ? np : 1) * sizeof *idx);
+  if (!idx)
+    return rcc_fail(RCC_ERR_NOMEM, "distillation: out of memory for %lld positions", (long long)np);
+  d->n_keep = 0;
+  for (int64_t i = 0; i < np; i++)
+    if (!d->frozen[i]) idx[d->n_keep++] = i;
+  const size_t n = (size_t)(d->n_keep > 0 ? d->n_keep : 1);
+  d->keep_idx_be = rcc_backend_alloc(d->be, n * sizeof *idx);
+  d->packed_be = rcc_backend_alloc(d->be, n * sizeof *d->packed_be);
+  rcc_status_t st =
+      d->keep_idx_be && d->packed_be
+          ? rcc_backend_upload(d->be, d->keep_idx_be, idx, (size_t)d->n_keep * sizeof *idx)
+          : rcc_fail_context(RCC_ERR_NOMEM, "distillation: packed gradients");
+  free(idx);
+  return st;
+}
+
 static rcc_status_t setup(const rcc_distill_args_t *a, distill_t *d) {
   const rcc_alphaedit_config_t *cfg = a->cfg;
   const rcc_clip_config_t *mc = rcc_clip_get_config(a->ctx->model);
@@ -330,7 +357,8 @@ static rcc_status_t setup(const rcc_distill_args_t *a, distill_t *d) {
     return rcc_fail_context(RCC_ERR_NOMEM, "distillation: masks of %lld parameters", (long long)np);
   RCC_TRY(to_backend(d, d->decay_be, d->decay, (size_t)np));
   RCC_TRY(to_backend(d, d->pull_be, d->pull, (size_t)np));
-  return to_backend(d, d->frozen_be, d->frozen, (size_t)np);
+  RCC_TRY(to_backend(d, d->frozen_be, d->frozen, (size_t)np));
+  return d->device && size > 1 ? pack_positions(d, np) : RCC_OK;
 }
 
 /* Same permutation on every rank: Fisher-Yates with a splitmix64 stream from the seed. */
@@ -391,12 +419,14 @@ static rcc_status_t optimizer_step(const rcc_distill_args_t *a, distill_t *d, do
   const int64_t np = rcc_clip_train_num_params(d->student);
   float *p = rcc_clip_train_params(d->student), *g = rcc_clip_train_grads(d->student);
   /* Frozen entries are the same on every rank and their gradients are discarded below:
-   * on the host only the others travel. Device buffers go whole through the backend's
-   * collective (NCCL, or staged through the host): packing them would need a gather and a
-   * scatter on the device for bytes that matter only at high sparsity. */
-  if (d->device)
-    RCC_TRY(rcc_comm_backend_allreduce(&a->s->backend_comm, g, (size_t)np, RCC_DT_F32, RCC_OP_SUM));
-  else
+   * only the others travel, gathered on the device into one buffer for the backend's
+   * collective (NCCL, or staged through the host), on the host in buckets. */
+  if (d->device && d->packed_be) {
+    RCC_TRY(rcc_train_gather(d->be, d->packed_be, g, d->keep_idx_be, d->n_keep));
+    RCC_TRY(rcc_comm_backend_allreduce(&a->s->backend_comm, d->packed_be, (size_t)d->n_keep,
+                                       RCC_DT_F32, RCC_OP_SUM));
+    RCC_TRY(rcc_train_scatter(d->be, g, d->packed_be, d->keep_idx_be, d->n_keep));
+  } else if (!d->device)
     RCC_TRY(
         rcc_comm_allreduce_sum_packed(a->s->comm, g, np, d->frozen, RCC_ALLREDUCE_BUCKET_BYTES));
   RCC_TRY(rcc_comm_allreduce(a->s->comm, loss, 1, RCC_DT_F64, RCC_OP_SUM));

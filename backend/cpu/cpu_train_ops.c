@@ -445,6 +445,20 @@ static rcc_status_t cpu_copy(rcc_backend_t be, float *dst, const float *src, int
   return RCC_OK;
 }
 
+static rcc_status_t cpu_gather(rcc_backend_t be, float *packed, const float *x, const int64_t *idx,
+                               int64_t n) {
+  for (int64_t k = 0; k < n; k++)
+    packed[k] = x[idx[k]];
+  return RCC_OK;
+}
+
+static rcc_status_t cpu_scatter(rcc_backend_t be, float *x, const float *packed, const int64_t *idx,
+                                int64_t n) {
+  for (int64_t k = 0; k < n; k++)
+    x[idx[k]] = packed[k];
+  return RCC_OK;
+}
+
 /* compress/optim_adamw.c's rcc_adamw_step, expression for expression: distillation runs on
  * the cpu backend must keep their published numbers. */
 static rcc_status_t cpu_adamw_step(rcc_backend_t be, float *params, float *m, float *v,
@@ -527,6 +541,8 @@ const rcc_backend_train_ops_t rcc_cpu_train_ops = {
     .embedding_loss = cpu_embedding_loss,
     .fill = cpu_fill,
     .copy = cpu_copy,
+    .gather = cpu_gather,
+    .scatter = cpu_scatter,
     .adamw_step = cpu_adamw_step,
     .distill_grads = cpu_distill_grads,
     .clip_grad_norm = cpu_clip_grad_norm,

@@ -519,6 +519,20 @@ __global__ static void fill_kernel(float *x, float value, int64_t n) {
     x[i] = value;
 }
 
+__global__ static void gather_kernel(float *packed, const float *x, const int64_t *idx, int64_t n) {
+  for (int64_t k = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; k < n;
+       k += (int64_t)gridDim.x * blockDim.x)
+    packed[k] = x[idx[k]];
+}
+
+/* idx holds distinct positions: no two threads write the same entry. */
+__global__ static void scatter_kernel(float *x, const float *packed, const int64_t *idx,
+                                      int64_t n) {
+  for (int64_t k = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; k < n;
+       k += (int64_t)gridDim.x * blockDim.x)
+    x[idx[k]] = packed[k];
+}
+
 /* The CPU's AdamW step to the bit: the _rn intrinsics keep nvcc from contracting a
  * multiply and an add into one FMA, which gcc (no -ffp-contract on x86-64 without FMA
  * in the baseline ISA) never does; division and sqrt are correctly rounded on both. */
@@ -601,6 +615,18 @@ __global__ static void scale_kernel(float *g, float s, int64_t n) {
 
 extern "C" cudaError_t rcc_cuda_train_fill(cudaStream_t stream, float *x, float value, int64_t n) {
   fill_kernel<<<elem_blocks(n), ELEM_THREADS, 0, stream>>>(x, value, n);
+  return cudaGetLastError();
+}
+
+extern "C" cudaError_t rcc_cuda_train_gather(cudaStream_t stream, float *packed, const float *x,
+                                             const int64_t *idx, int64_t n) {
+  gather_kernel<<<elem_blocks(n), ELEM_THREADS, 0, stream>>>(packed, x, idx, n);
+  return cudaGetLastError();
+}
+
+extern "C" cudaError_t rcc_cuda_train_scatter(cudaStream_t stream, float *x, const float *packed,
+                                              const int64_t *idx, int64_t n) {
+  scatter_kernel<<<elem_blocks(n), ELEM_THREADS, 0, stream>>>(x, packed, idx, n);
   return cudaGetLastError();
 }
 

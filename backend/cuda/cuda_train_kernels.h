@@ -70,6 +70,10 @@ cudaError_t rcc_cuda_train_embedding_loss(cudaStream_t stream, int cosine, float
                                           const float *a, const float *b, int N, int C,
                                           double weight, double count, double *sums);
 cudaError_t rcc_cuda_train_fill(cudaStream_t stream, float *x, float value, int64_t n);
+cudaError_t rcc_cuda_train_gather(cudaStream_t stream, float *packed, const float *x,
+                                  const int64_t *idx, int64_t n);
+cudaError_t rcc_cuda_train_scatter(cudaStream_t stream, float *x, const float *packed,
+                                   const int64_t *idx, int64_t n);
 /* bc1, bc2: the bias corrections 1 - beta^step, computed on the host as the CPU does. */
 cudaError_t rcc_cuda_train_adamw_step(cudaStream_t stream, float *params, float *m, float *v,
                                       const float *grads, const uint8_t *decay, int64_t n,

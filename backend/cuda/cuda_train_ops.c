@@ -161,6 +161,20 @@ static rcc_status_t cuda_copy(rcc_backend_t be, float *dst, const float *src, in
   return RCC_OK;
 }
 
+static rcc_status_t cuda_gather(rcc_backend_t be, float *packed, const float *x, const int64_t *idx,
+                                int64_t n) {
+  ENTER(be);
+  RCC_CHECK_CUDA(rcc_cuda_train_gather(impl_of(be)->stream, packed, x, idx, n));
+  return RCC_OK;
+}
+
+static rcc_status_t cuda_scatter(rcc_backend_t be, float *x, const float *packed,
+                                 const int64_t *idx, int64_t n) {
+  ENTER(be);
+  RCC_CHECK_CUDA(rcc_cuda_train_scatter(impl_of(be)->stream, x, packed, idx, n));
+  return RCC_OK;
+}
+
 static rcc_status_t cuda_adamw_step(rcc_backend_t be, float *params, float *m, float *v,
                                     const float *grads, const uint8_t *decay, int64_t n,
                                     const rcc_train_adamw_t *h) {
@@ -309,6 +323,8 @@ const rcc_backend_train_ops_t rcc_cuda_train_ops = {
     .embedding_loss = cuda_embedding_loss,
     .fill = cuda_fill,
     .copy = cuda_copy,
+    .gather = cuda_gather,
+    .scatter = cuda_scatter,
     .adamw_step = cuda_adamw_step,
     .distill_grads = cuda_distill_grads,
     .clip_grad_norm = cuda_clip_grad_norm,

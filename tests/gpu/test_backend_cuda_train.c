@@ -385,6 +385,23 @@ static void test_optimizer(void **state) {
   check("opt", "distill gradient", &g, 0.0);
   expect_rel(reg_gpu, reg_cpu, 1e-12, "opt      distill regularization");
 
+  /* the packed all-reduce's gather and scatter, over the entries not frozen */
+  int64_t *keep = rcc_test_malloc((size_t)n * sizeof *keep), n_keep = 0;
+  for (int64_t i = 0; i < n; i++)
+    if (!frozen[i]) keep[n_keep++] = i;
+  int64_t *d_keep = bytes_to_gpu(keep, (size_t)n_keep * sizeof *keep);
+  pair_t packed = output((size_t)n_keep);
+  BOTH(rcc_train_gather(CPU, packed.h, g.h, keep, n_keep),
+       rcc_train_gather(GPU, packed.d, g.d, d_keep, n_keep));
+  check("opt", "gather", &packed, 0.0);
+  BOTH(rcc_scale(CPU, packed.h, 3.0f, n_keep), rcc_scale(GPU, packed.d, 3.0f, n_keep));
+  BOTH(rcc_train_scatter(CPU, g.h, packed.h, keep, n_keep),
+       rcc_train_scatter(GPU, g.d, packed.d, d_keep, n_keep));
+  check("opt", "scatter", &g, 0.0); /* frozen entries must keep their values */
+  release(&packed);
+  free(keep);
+  rcc_backend_release(GPU, d_keep);
+
   double norm_cpu = 0, norm_gpu = 0;
   BOTH(rcc_train_clip_grad_norm(CPU, g.h, n, 1.0, &norm_cpu),
        rcc_train_clip_grad_norm(GPU, g.d, n, 1.0, &norm_gpu));

@@ -240,6 +240,28 @@ static void test_optimizer_matches_host(void **state) {
     free(all[i]);
 }
 
+/* gather then scatter: the kept entries come back scaled, the others untouched. */
+static void test_gather_scatter(void **state) {
+  enum { N = 1001 };
+  float *x = rcc_test_random_floats(N, -1, 1), before[N], packed[N];
+  memcpy(before, x, sizeof before);
+  int64_t idx[N], k = 0;
+  for (int64_t i = N - 1; i >= 0; i -= 3) /* descending: the order is the caller's */
+    idx[k++] = i;
+  assert_int_equal(rcc_train_gather(CPU, packed, x, idx, k), RCC_OK);
+  for (int64_t j = 0; j < k; j++) {
+    assert_true(packed[j] == x[idx[j]]);
+    packed[j] *= 2.0f;
+  }
+  assert_int_equal(rcc_train_scatter(CPU, x, packed, idx, k), RCC_OK);
+  for (int64_t i = 0; i < N; i++)
+    assert_true(x[i] == ((N - 1 - i) % 3 == 0 ? 2.0f * before[i] : before[i]));
+  refused(rcc_train_gather(CPU, NULL, x, idx, k), RCC_ERR_ARG, "rcc_train_gather");
+  refused(rcc_train_scatter(CPU, x, packed, NULL, k), RCC_ERR_ARG, "rcc_train_scatter");
+  assert_int_equal(rcc_train_scatter(CPU, NULL, NULL, NULL, 0), RCC_OK);
+  free(x);
+}
+
 static void test_loss_args(void **state) {
   float a[8] = {0}, b[8] = {0}, keep[8];
   memcpy(keep, a, sizeof keep);
@@ -384,6 +406,7 @@ int main(void) {
       cmocka_unit_test(test_empty_shapes),
       cmocka_unit_test(test_optimizer_args),
       cmocka_unit_test(test_optimizer_matches_host),
+      cmocka_unit_test(test_gather_scatter),
       cmocka_unit_test(test_loss_args),
       cmocka_unit_test(test_loss_matches_host),
   };
