@@ -38,8 +38,9 @@ rcc_backend_kind_t rcc_backend_kind(rcc_backend_t be);
 bool rcc_backend_device_path(rcc_backend_t be);
 /* Human-readable description: "cpu (OpenBLAS 0.3.21, 2 threads)", "cuda:0 (NVIDIA H100)". */
 const char *rcc_backend_describe(rcc_backend_t be);
-/* The physical device, the same whatever CUDA_VISIBLE_DEVICES numbers it: the GPU's PCI
- * bus id ("0000:1b:00.0"); "" for the CPU. Tells whether two ranks share a GPU. */
+/* The physical device, the same whatever CUDA_VISIBLE_DEVICES numbers it and on whatever
+ * host or container: the GPU's UUID as nvidia-smi -L prints it ("GPU-1a2b3c4d-..."); ""
+ * for the CPU. Tells whether two ranks share a GPU. */
 const char *rcc_backend_device_id(rcc_backend_t be);
 /* Threads used by the CPU backend's BLAS and own kernels (0 = leave the default). */
 void rcc_backend_set_threads(rcc_backend_t be, int threads);

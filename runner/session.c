@@ -36,15 +36,14 @@ static void host_name(char *buf, size_t len) {
   buf[len - 1] = '\0';
 }
 
-/* *shared = 1 when two ranks use the same physical GPU: the same host and PCI bus id.
- * Counting visible devices cannot tell: under Slurm's --gpus-per-task=1 every rank sees
- * one device, its own. */
+/* *shared = 1 when two ranks use the same physical GPU: the same GPU UUID (unique across
+ * hosts and containers). Counting visible devices cannot tell: under Slurm's
+ * --gpus-per-task=1 every rank sees one device, its own. */
 static rcc_status_t gpu_shared(const rcc_session_t *s, int *shared) {
-  enum { ID = 200 };
+  enum { ID = 64 };
   const int size = rcc_comm_size(s->comm);
-  char mine[ID] = {0}, host[128];
-  host_name(host, sizeof host);
-  snprintf(mine, sizeof mine, "%s %s", host, rcc_backend_device_id(s->backend));
+  char mine[ID] = {0};
+  snprintf(mine, sizeof mine, "%s", rcc_backend_device_id(s->backend));
   char *all = malloc((size_t)size * ID);
   if (!all) return rcc_fail(RCC_ERR_NOMEM, "out of memory for %d device ids", size);
   rcc_status_t st = rcc_comm_allgather(s->comm, mine, all, ID, RCC_DT_U8);
@@ -144,7 +143,7 @@ rcc_status_t rcc_session_log_placement(const rcc_session_t *s) {
   host_name(host, sizeof host);
   const char *id = rcc_backend_device_id(s->backend);
   snprintf(mine, sizeof mine, "%s (local %d): %s%s%s", host, rcc_comm_local_rank(s->comm),
-           rcc_backend_describe(s->backend), *id ? ", PCI " : "", id);
+           rcc_backend_describe(s->backend), *id ? ", " : "", id);
   char *all = malloc((size_t)size * LINE);
   if (!all) return rcc_fail(RCC_ERR_NOMEM, "out of memory for %d placement lines", size);
   rcc_status_t st = rcc_comm_allgather(s->comm, mine, all, LINE, RCC_DT_U8);

@@ -231,7 +231,13 @@ static rcc_status_t cuda_setup(rcc_backend_t be, cuda_impl_t *m) {
   RCC_CHECK_CUBLAS(cublasSetMathMode(m->cublas, CUBLAS_DEFAULT_MATH));
   struct cudaDeviceProp prop;
   RCC_CHECK_CUDA(cudaGetDeviceProperties(&prop, m->device));
-  RCC_CHECK_CUDA(cudaDeviceGetPCIBusId(be->device_id, (int)sizeof be->device_id, m->device));
+  /* nvidia-smi's spelling, GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx, so that users can
+   * match the placement log with `nvidia-smi -L` */
+  const unsigned char *u = (const unsigned char *)prop.uuid.bytes;
+  snprintf(be->device_id, sizeof be->device_id,
+           "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
+           u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
+           u[15]);
   snprintf(be->description, sizeof be->description, "cuda:%d (%.200s, %.0f GiB)", m->device,
            prop.name, (double)prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0));
   return RCC_OK;
