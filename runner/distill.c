@@ -108,19 +108,6 @@ static rcc_status_t to_backend(distill_t *d, void *be_buf, const void *host, siz
   return rcc_backend_upload(d->be, be_buf, host, bytes);
 }
 
-/* count parameters from offset, into host memory `out` or, on the cpu backend, in place:
- * *view is where they can be read. */
-static rcc_status_t read_params(distill_t *d, int64_t offset, int64_t count, float *out,
-                                const float **view) {
-  const float *p = rcc_clip_train_params(d->student) + offset;
-  if (!d->device) {
-    *view = p;
-    return RCC_OK;
-  }
-  *view = out;
-  return rcc_backend_download(d->be, out, p, (size_t)count * sizeof *out);
-}
-
 /* Teacher outputs, computed once with the original model: class embeddings (the same
  * ensemble the validation uses) and the features of every training image (each rank its
  * contiguous share, summed so that every rank has all). */
@@ -178,37 +165,47 @@ static bool is_tensor_group(const rcc_clip_param_group_t *grp) {
          grp->kind == RCC_PARAM_LN_BIAS;
 }
 
-/* The student's current biases and LayerNorms into the inference model, so that the
- * validation sees them (the linear layers reach it through a->evaluate). */
-static rcc_status_t push_tensors(const rcc_distill_args_t *a, distill_t *d) {
+/* Hands each of the student's biases and LayerNorms, as host values, to sink(target, name,
+ * values, count): in place on the cpu backend, through a download on a device. */
+typedef rcc_status_t (*tensor_sink_t)(void *target, const char *name, const float *values,
+                                      int64_t count);
+
+static rcc_status_t each_tensor(distill_t *d, tensor_sink_t sink, void *target) {
   for (int g = 0; d->has_tensors && g < rcc_clip_train_num_groups(d->student); g++) {
     const rcc_clip_param_group_t *grp = rcc_clip_train_group(d->student, g);
     if (!is_tensor_group(grp)) continue;
-    float *buf = d->device ? malloc((size_t)grp->count * sizeof *buf) : NULL;
-    if (d->device && !buf) return rcc_fail(RCC_ERR_NOMEM, "distillation: out of memory");
-    const float *v;
-    rcc_status_t st = read_params(d, grp->offset, grp->count, buf, &v);
-    if (st == RCC_OK) st = rcc_clip_set_tensor(a->ctx->model, grp->name, v, grp->count);
+    const float *p = rcc_clip_train_params(d->student) + grp->offset;
+    if (!d->device) {
+      RCC_TRY(sink(target, grp->name, p, grp->count));
+      continue;
+    }
+    float *buf = malloc((size_t)grp->count * sizeof *buf);
+    if (!buf) return rcc_fail(RCC_ERR_NOMEM, "distillation: out of memory");
+    rcc_status_t st = rcc_backend_download(d->be, buf, p, (size_t)grp->count * sizeof *buf);
+    if (st == RCC_OK) st = sink(target, grp->name, buf, grp->count);
     free(buf);
     RCC_TRY(st);
   }
   return RCC_OK;
 }
 
+static rcc_status_t set_in_model(void *model, const char *name, const float *v, int64_t count) {
+  return rcc_clip_set_tensor(model, name, v, count);
+}
+
+static rcc_status_t put_in_list(void *list, const char *name, const float *v, int64_t count) {
+  return rcc_clip_tensors_put(list, name, v, count);
+}
+
+/* The student's current biases and LayerNorms into the inference model, so that the
+ * validation sees them (the linear layers reach it through a->evaluate). */
+static rcc_status_t push_tensors(const rcc_distill_args_t *a, distill_t *d) {
+  return each_tensor(d, set_in_model, a->ctx->model);
+}
+
 /* Host copies of the student's biases and LayerNorms: the stage's result. */
 static rcc_status_t collect_tensors(distill_t *d, rcc_clip_tensors_t *out) {
-  for (int g = 0; d->has_tensors && g < rcc_clip_train_num_groups(d->student); g++) {
-    const rcc_clip_param_group_t *grp = rcc_clip_train_group(d->student, g);
-    if (!is_tensor_group(grp)) continue;
-    float *buf = d->device ? malloc((size_t)grp->count * sizeof *buf) : NULL;
-    if (d->device && !buf) return rcc_fail(RCC_ERR_NOMEM, "distillation: out of memory");
-    const float *v;
-    rcc_status_t st = read_params(d, grp->offset, grp->count, buf, &v);
-    if (st == RCC_OK) st = rcc_clip_tensors_put(out, grp->name, v, grp->count);
-    free(buf);
-    RCC_TRY(st);
-  }
-  return RCC_OK;
+  return each_tensor(d, put_in_list, out);
 }
 
 /* keep_idx_be and packed_be for the device path's all-reduce: the gradient entries that are

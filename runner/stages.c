@@ -220,31 +220,13 @@ static rcc_status_t apply_alphaedit(const rcc_alphaedit_config_t *c, const rcc_l
   return RCC_OK;
 }
 
-/* The backend the stage's device path runs on, or NULL for the host path (see
- * rcc_layer_input_t.be). *owned: a CPU backend opened for this call, to be freed. The host
- * path stays the CPU's: its results are the published ones. */
-static rcc_status_t stage_backend(const rcc_layer_input_t *in, rcc_backend_t *be,
-                                  rcc_backend_t *owned) {
-  *be = *owned = NULL;
-  if (in->be) {
-    if (rcc_backend_device_path(in->be)) *be = in->be;
-    return RCC_OK;
-  }
-  /* No backend given (unit tests of single layers): the forced device path opens one. */
-  const char *env = getenv("RCC_STAGES_ON_BACKEND");
-  if (env && strcmp(env, "1") == 0) {
-    RCC_TRY(rcc_backend_init(owned, "cpu"));
-    *be = *owned;
-  }
-  return RCC_OK;
-}
-
 rcc_status_t rcc_stage_apply(const rcc_stage_t *stage, const rcc_layer_input_t *in,
                              const rcc_factored_t *cur, rcc_factored_t *out) {
   if (rcc_stage_needs_calibration(stage) && !in->H)
     return rcc_fail(RCC_ERR_ARG, "%s: stage needs calibration statistics", in->name);
-  rcc_backend_t be, owned;
-  RCC_TRY(stage_backend(in, &be, &owned));
+  /* The device path (compress/device.h) where the backend asks for it; else the host path,
+   * whose results are the published ones. */
+  const rcc_backend_t be = in->be && rcc_backend_device_path(in->be) ? in->be : NULL;
   rcc_status_t st;
   switch (stage->kind) {
   case RCC_STAGE_DARE: st = apply_dare(&stage->config.dare, in, be, cur, out); break;
@@ -252,6 +234,5 @@ rcc_status_t rcc_stage_apply(const rcc_stage_t *stage, const rcc_layer_input_t *
   case RCC_STAGE_ALPHAEDIT: st = apply_alphaedit(&stage->config.alphaedit, in, be, cur, out); break;
   default: st = rcc_fail(RCC_ERR_ARG, "unknown stage kind"); break;
   }
-  rcc_backend_free(owned);
   return st;
 }

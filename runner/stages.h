@@ -18,8 +18,8 @@ typedef struct {
    * closed_form (with or without null space) and dare magnitude (per layer, N:M, global
    * threshold)/wanda/sparsegpt run on it (compress/device.h); the rest (DARE's random drop,
    * alphaedit distill), and everything on the CPU backend, on the host.
-   * RCC_STAGES_ON_BACKEND=1 sends those stages through the backend ops even on the CPU
-   * (a CPU backend is opened for the call when be is NULL), for the tests. */
+   * RCC_STAGES_ON_BACKEND=1 sends those stages through the backend ops on the CPU backend
+   * too (rcc_backend_device_path), for the tests. NULL: the host path. */
   rcc_backend_t be;
 } rcc_layer_input_t;
 

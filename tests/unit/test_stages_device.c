@@ -408,8 +408,8 @@ static void test_null_space(void **state) {
 
 /* The stages as runner/stages.c routes them: dare (sparsegpt unstructured and 2:4, global
  * magnitude) -> nullu residual -> alphaedit with null space, once on the host and once
- * with RCC_STAGES_ON_BACKEND=1 (a CPU backend opened per call: the path backend: cuda
- * takes). Same masks and ranks; layers within the bounds above. */
+ * on the CPU backend with RCC_STAGES_ON_BACKEND=1 (the path backend: cuda takes). Same
+ * masks and ranks; layers within the bounds above. */
 static void run_cascade(const rcc_stage_t *stages, int count, const rcc_layer_input_t *in,
                         rcc_factored_t *out) {
   rcc_factored_t cur;
@@ -453,6 +453,7 @@ static void test_routed_cascade(void **state) {
                             .damp_percent = 0.01};
     rcc_factored_t host, dev;
     assert_int_equal(unsetenv("RCC_STAGES_ON_BACKEND"), 0);
+    in.be = rcc_test_cpu;
     run_cascade(st, 3, &in, &host);
     assert_int_equal(setenv("RCC_STAGES_ON_BACKEND", "1", 1), 0);
     run_cascade(st, 3, &in, &dev);
