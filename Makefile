@@ -11,7 +11,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export OMPI_ALLOW_RUN_AS_ROOT := 1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 
-.PHONY: all deps configure build test sanitize fuzz fuzz-quick fuzz-build demo clean format
+.PHONY: all deps configure build test sanitize test-cudasim fuzz fuzz-quick fuzz-build demo clean \
+        format
 
 all: build
 
@@ -51,6 +52,16 @@ sanitize: deps
 	  ctest --output-on-failure -j $(JOBS) -L unit
 	cd $(SAN_BUILD) && $(SAN_ENV) ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0 \
 	  ctest --output-on-failure -j $(JOBS) -L mpi
+
+# The `gpu` tests without a GPU: the CUDA backend, its kernels and the NCCL comm built
+# against tests/cudasim, which runs the CUDA APIs we use on the CPU (docs/GPU.md says what
+# that can and cannot tell), plus cudasim's own tests. CI runs it after `make test`
+# (.ci/run). Passing here is not running on a GPU.
+SIM_BUILD ?= build-cudasim
+test-cudasim: deps
+	cmake -S . -B $(SIM_BUILD) -DRCC_CUDASIM=ON -DRCC_WERROR=$${CI:+ON} $(CMAKE_FLAGS)
+	cmake --build $(SIM_BUILD) -j $(JOBS)
+	cd $(SIM_BUILD) && ctest --output-on-failure -j $(JOBS) -L 'gpu|cudasim'
 
 # The libFuzzer targets of tests/fuzz (clang, ASan + UBSan), each run FUZZ_SECONDS by
 # tests/fuzz/run.sh; a crash fails the run and leaves its input under /tmp/rcc-fuzz for

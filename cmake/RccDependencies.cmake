@@ -21,7 +21,14 @@ endif()
 # CUDA is optional: CI has the toolkit but no GPU, so it compiles and links everything.
 set(RCC_HAVE_CUDA OFF)
 set(RCC_HAVE_NCCL OFF)
-if(RCC_ENABLE_CUDA)
+if(RCC_CUDASIM)
+  # The CUDA backend and the NCCL comm built against tests/cudasim, which runs them on the
+  # CPU (tests/CMakeLists.txt adds it; backend/ and comm/ link its CUDA:: targets).
+  set(RCC_HAVE_CUDA ON)
+  set(RCC_HAVE_NCCL ON)
+  set(NCCL_LIBRARY rcc_cudasim)
+  set(NCCL_INCLUDE_DIR ${CMAKE_SOURCE_DIR}/tests/cudasim/include)
+elseif(RCC_ENABLE_CUDA)
   include(CheckLanguage)
   if(NOT DEFINED CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
     set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)

@@ -144,6 +144,15 @@ static const rcc_clip_param_group_t *find_group(const rcc_clip_train_t *t, const
   return NULL;
 }
 
+/* An attention key bias adds the same q . b to every score of a query's row, which softmax
+ * ignores: its gradient is zero up to rounding, and Adam would turn that rounding into steps
+ * of the full learning rate, different on every machine. So it stays frozen. */
+static bool key_bias(const char *name) {
+  static const char suffix[] = "self_attn.k_proj.bias";
+  const size_t n = strlen(name), k = sizeof suffix - 1;
+  return n >= k && strcmp(name + n - k, suffix) == 0;
+}
+
 /* Writes the biases and LayerNorms of earlier stages into the student's parameters. */
 static rcc_status_t carry_tensors(const rcc_distill_args_t *a, distill_t *d) {
   for (int i = 0; a->tensors && i < a->tensors->n; i++) {
@@ -327,7 +336,7 @@ static rcc_status_t setup(const rcc_distill_args_t *a, distill_t *d) {
     const bool bias = grp->kind == RCC_PARAM_BIAS,
                ln = grp->kind == RCC_PARAM_LN_WEIGHT || grp->kind == RCC_PARAM_LN_BIAS;
     if ((bias && !(cfg->trainable & RCC_TRAIN_BIAS)) ||
-        (ln && !(cfg->trainable & RCC_TRAIN_LAYERNORM))) {
+        (ln && !(cfg->trainable & RCC_TRAIN_LAYERNORM)) || (bias && key_bias(grp->name))) {
       memset(d->frozen + grp->offset, 1, (size_t)grp->count);
       d->trained -= grp->count;
     } else if (bias) {

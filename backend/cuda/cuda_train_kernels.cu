@@ -586,7 +586,7 @@ __global__ static void sum_squares_kernel(double *partial, const float *g, int64
 
 /* One block of RCC_CUDA_SUM_BLOCKS threads: *total = the sum of the `count` partials. */
 __global__ static void sum_partials_kernel(double *total, const double *partial, int count) {
-  double s = threadIdx.x < count ? partial[threadIdx.x] : 0.0;
+  double s = (int)threadIdx.x < count ? partial[threadIdx.x] : 0.0;
   s = block_sum_f64(s);
   if (threadIdx.x == 0) *total = s;
 }
