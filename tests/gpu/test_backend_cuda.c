@@ -87,6 +87,9 @@ static void test_gemm(void **state) {
     check_gemm(ta, tb, 67, 45, 129, 3, 1, 0.5f, false);
     check_gemm(ta, tb, 50, 50, 64, 1, 12, 0.0f, false); /* attention-sized batch */
     check_gemm(ta, tb, 9, 5, 7, 2, 4, 0.25f, true);     /* shared B */
+    /* K = 0 (a rank-0 factor): C = beta C, a poisoned C overwritten with zeros at beta 0 */
+    check_gemm(ta, tb, 7, 5, 0, 1, 1, 0.0f, false);
+    check_gemm(ta, tb, 7, 5, 0, 1, 3, 0.5f, false);
   }
   check_gemm(false, true, 200, 768, 768, 0, 1, 0.0f, false); /* a projection */
 }
