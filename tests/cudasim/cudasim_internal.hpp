@@ -5,8 +5,10 @@
  * - Device memory is one arena, reserved with mmap and kept PROT_NONE while host code runs:
  *   host code that dereferences a device pointer faults at once, as it would on a GPU
  *   (where it reads garbage or crashes). The arena opens (read/write) only while device
- *   work runs. New allocations are filled with 0xff bytes (NaN as float and double), so a
- *   kernel that reads memory nobody wrote gives NaN.
+ *   work runs, and then only the allocations' pages: each allocation ends at a page
+ *   boundary with a guard page after it, so device work that runs past a buffer's end
+ *   faults too. New allocations are filled with 0xff bytes (NaN as float and double), so
+ *   a kernel that reads memory nobody wrote gives NaN.
  * - Work is asynchronous as on a GPU: kernels, cuBLAS/cuSOLVER calls, memsets and
  *   device-to-device copies are queued on their stream and run, in order, only when
  *   something waits for that stream (cudaStreamSynchronize, a copy to or from the host, a

@@ -55,9 +55,14 @@ namespace {
 constexpr std::size_t kAlign = 256; /* cudaMalloc's documented alignment */
 constexpr int kMaxDevices = 16;
 
+/* Each allocation ends where a page ends, with an inaccessible guard page after it: a kernel
+ * that writes or reads past the end of its buffer faults there (past the 256-byte
+ * alignment slack), instead of silently using the next allocation, as on a GPU it may. */
 struct allocation {
-  std::size_t size; /* what the caller asked for */
-  std::size_t span; /* what the arena holds for it, aligned */
+  std::size_t size;  /* what the caller asked for */
+  std::size_t span;  /* size rounded to the alignment: what the device's memory counts */
+  std::size_t block; /* offset of its pages in the arena; the data ends at block + pages */
+  std::size_t pages; /* bytes of its pages, the guard page not included */
   int device;
 };
 
@@ -107,10 +112,14 @@ void on_segv(int sig, siginfo_t *info, void *ctx) {
   state &s = S();
   auto *addr = static_cast<unsigned char *>(info->si_addr);
   if (s.base && addr >= s.base && addr < s.base + s.reserved) {
-    static const char msg[] =
+    static const char host[] =
         "cudasim: host code dereferenced a device pointer (a GPU build would read garbage or "
         "crash here; copy to the host first)\n";
-    ssize_t ignored = write(2, msg, sizeof msg - 1);
+    static const char device[] =
+        "cudasim: device work (a kernel or a library call) accessed memory outside every live "
+        "allocation: past the end of a buffer, or a freed one\n";
+    ssize_t ignored =
+        s.open_depth > 0 ? write(2, device, sizeof device - 1) : write(2, host, sizeof host - 1);
     (void)ignored;
     signal(SIGABRT, SIG_DFL);
     abort();
@@ -155,9 +164,10 @@ void configure() {
   s.pools = env_int("CUDASIM_NO_POOLS", 0) == 0;
   s.protect = env_int("CUDASIM_PROTECT", 1) != 0;
   if (const char *seed = getenv("CUDASIM_UUID_SEED")) s.uuid_seed = seed;
-  /* Address space for every device's memory plus room for fragmentation; nothing is
-   * committed until written. */
-  s.reserved = s.memory_per_device * std::size_t(s.devices > 0 ? s.devices : 1) * 2;
+  /* Address space for every device's memory plus room for page rounding, guard pages and
+   * fragmentation; nothing is committed until written. */
+  s.reserved = s.memory_per_device * std::size_t(s.devices > 0 ? s.devices : 1) * 4 +
+               (std::size_t(64) << 30);
   void *base = mmap(nullptr, s.reserved, s.protect ? PROT_NONE : PROT_READ | PROT_WRITE,
                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (base == MAP_FAILED) fatal("cannot reserve %zu bytes of address space", s.reserved);
@@ -181,7 +191,10 @@ void protect_range(std::size_t from, std::size_t to, int prot) {
 struct open_device_memory {
   open_device_memory() {
     state &s = S();
-    if (s.open_depth++ == 0 && s.protect) protect_range(0, s.high_water, PROT_READ | PROT_WRITE);
+    if (s.open_depth++ == 0 && s.protect)
+      for (const auto &live : s.live)
+        protect_range(live.second.block, live.second.block + live.second.pages,
+                      PROT_READ | PROT_WRITE);
   }
   ~open_device_memory() {
     state &s = S();
@@ -233,20 +246,20 @@ cudaError_t allocate(void **out, std::size_t size, int device) {
   *out = nullptr;
   if (!valid_device(device)) return fail(cudaErrorInvalidDevice);
   if (size > s.memory_per_device) return fail(cudaErrorMemoryAllocation);
-  std::size_t span = round_up(size ? size : 1);
+  const std::size_t span = round_up(size ? size : 1);
   if (s.used[device] + span > s.memory_per_device) return fail(cudaErrorMemoryAllocation);
+  const std::size_t page = std::size_t(sysconf(_SC_PAGESIZE));
+  const std::size_t pages = (span + page - 1) / page * page, need = pages + page;
   for (auto it = s.free_spans.begin(); it != s.free_spans.end(); ++it) {
-    if (it->second < span) continue;
-    std::size_t offset = it->first, rest = it->second - span;
+    if (it->second < need) continue;
+    const std::size_t block = it->first, rest = it->second - need;
     s.free_spans.erase(it);
-    if (rest) s.free_spans[offset + span] = rest;
-    s.live[offset] = allocation{size, span, device};
+    if (rest) s.free_spans[block + need] = rest;
+    const std::size_t offset = block + pages - span;
+    s.live[offset] = allocation{size, span, block, pages, device};
     s.used[device] += span;
-    if (offset + span > s.high_water) {
-      std::size_t old = s.high_water;
-      s.high_water = offset + span;
-      if (s.open_depth > 0 && s.protect) protect_range(old, s.high_water, PROT_READ | PROT_WRITE);
-    }
+    if (block + need > s.high_water) s.high_water = block + need;
+    if (s.open_depth > 0 && s.protect) protect_range(block, block + pages, PROT_READ | PROT_WRITE);
     /* Fresh device memory holds garbage: make it NaN so that reading it shows. */
     open_device_memory open;
     memset(s.base + offset, 0xff, span);
@@ -260,14 +273,14 @@ cudaError_t allocate(void **out, std::size_t size, int device) {
 void release(std::size_t offset) {
   state &s = S();
   auto it = s.live.find(offset);
-  allocation a = it->second;
-  s.live.erase(it);
-  s.used[a.device] -= a.span;
+  const allocation a = it->second;
   {
     open_device_memory open;
     memset(s.base + offset, 0xff, a.span);
   }
-  std::size_t start = offset, length = a.span;
+  s.live.erase(it);
+  s.used[a.device] -= a.span;
+  std::size_t start = a.block, length = a.pages + std::size_t(sysconf(_SC_PAGESIZE));
   auto next = s.free_spans.lower_bound(offset);
   if (next != s.free_spans.end() && next->first == start + length) {
     length += next->second;
