@@ -240,6 +240,17 @@ bool valid_device(int device) {
 
 std::size_t round_up(std::size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
+/* Fills allocation a (its data at offset) with 0xff bytes, NaN as float and double. When
+ * device memory is closed only a's own pages are opened for it: opening every allocation
+ * would make each cudaMalloc cost a system call per live allocation. */
+void poison(const allocation &a, std::size_t offset) {
+  state &s = S();
+  const bool closed = s.protect && s.open_depth == 0;
+  if (closed) protect_range(a.block, a.block + a.pages, PROT_READ | PROT_WRITE);
+  memset(s.base + offset, 0xff, a.span);
+  if (closed) protect_range(a.block, a.block + a.pages, PROT_NONE);
+}
+
 cudaError_t allocate(void **out, std::size_t size, int device) {
   state &s = S();
   if (!out) return fail(cudaErrorInvalidValue);
@@ -261,8 +272,7 @@ cudaError_t allocate(void **out, std::size_t size, int device) {
     if (block + need > s.high_water) s.high_water = block + need;
     if (s.open_depth > 0 && s.protect) protect_range(block, block + pages, PROT_READ | PROT_WRITE);
     /* Fresh device memory holds garbage: make it NaN so that reading it shows. */
-    open_device_memory open;
-    memset(s.base + offset, 0xff, span);
+    poison(s.live[offset], offset);
     *out = s.base + offset;
     return cudaSuccess;
   }
@@ -274,10 +284,7 @@ void release(std::size_t offset) {
   state &s = S();
   auto it = s.live.find(offset);
   const allocation a = it->second;
-  {
-    open_device_memory open;
-    memset(s.base + offset, 0xff, a.span);
-  }
+  poison(a, offset);
   s.live.erase(it);
   s.used[a.device] -= a.span;
   std::size_t start = a.block, length = a.pages + std::size_t(sysconf(_SC_PAGESIZE));
@@ -299,12 +306,10 @@ void release(std::size_t offset) {
 
 /* The offset of a live allocation that starts exactly at p, or false. */
 bool allocation_start(const void *p, std::size_t *offset) {
-  state &s = S();
-  auto *c = static_cast<const unsigned char *>(p);
-  if (!s.base || c < s.base || c >= s.base + s.reserved) return false;
-  std::size_t off = std::size_t(c - s.base);
-  if (!s.live.count(off)) return false;
-  *offset = off;
+  const void *base;
+  std::size_t size;
+  if (!find_allocation(p, &base, &size) || base != p) return false;
+  *offset = std::size_t(static_cast<const unsigned char *>(p) - S().base);
   return true;
 }
 
