@@ -48,8 +48,14 @@ grep -q 'RCC_FAULT: exiting abruptly in stage 2' "$err" || fail "no word of the 
 
 scontrol requeue "$id" || slurm_fail "scontrol requeue $id failed"
 # Slurm holds a requeued job back (PENDING, Reason=BeginTime: Slurm 22.05 here sets its
-# EligibleTime 121 s after the requeue) before it may start again; a test need not wait.
+# EligibleTime 121 s after the requeue) before it may start again; a test need not wait
+# that long, but it must not start in the second the first run ended in: slurmd revoked
+# that run's credential at its end, with a time in whole seconds, and refuses a credential
+# issued in that second too ("Job credential revoked", the job ends FAILED). So the test
+# waits two seconds, then makes the job eligible at once (StartTime=now+2 would leave it to
+# the scheduler's next periodic pass, some 30 s later).
 begin=$(scontrol show job -o "$id" | grep -o 'EligibleTime=[^ ]*')
+sleep 2
 scontrol update JobId="$id" StartTime=now || slurm_fail "cannot move the requeued job's start to now"
 state=$(slurm_wait_job "$id") || slurm_fail "the requeued job $id did not end within 120 s ($state)"
 [ "$state" = COMPLETED ] || {
