@@ -47,7 +47,8 @@ export LD_LIBRARY_PATH=$dirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
   echo
   echo "- GPU: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | head -1)"
   echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
-  echo "- CUDA libraries from: ${dirs#"$b/lib"}"
+  cuda_dirs=${dirs#"$b/lib"}
+  echo "- CUDA libraries from: ${cuda_dirs#:}"
 } | tee "$summary"
 
 missing=$(for p in "$b"/build-gpu/rcc-dist "$b"/build-gpu/tests/* "$b"/build-gpu/bench/*/*; do
