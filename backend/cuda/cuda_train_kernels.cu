@@ -342,10 +342,11 @@ __global__ static void l2norm_backward_kernel(float *dinp, const float *dout, co
     dx[j] += (dy[j] - y[j] * dotf) * inv;
 }
 
-/* One block: the logits are few (batch x classes). */
-__global__ static void logit_scale_backward_kernel(float *dscale, const float *dlogits,
-                                                   const float *logits, float scale,
-                                                   int64_t count) {
+/* One block: the logits are few (batch x classes). Launched with 1024 threads, so the bound
+ * keeps it within the 64 K registers of a block whatever the compiler does with it. */
+__global__ static void __launch_bounds__(1024)
+    logit_scale_backward_kernel(float *dscale, const float *dlogits, const float *logits,
+                                float scale, int64_t count) {
   double s = 0.0;
   for (int64_t i = threadIdx.x; i < count; i += blockDim.x)
     s += (double)dlogits[i] * logits[i];
