@@ -7,8 +7,9 @@
 # so that compare_runs compares them:
 # - magnitude 2:4 with rescale, then closed_form restricted to the null space;
 # - svd, then closed_form;
-# - global magnitude in two cosine steps, then residual, with a bar that attempts miss, so
-#   that retries with milder settings and rollbacks run on the device too;
+# - global magnitude in two cosine steps, then residual, with a bar that the first attempt
+#   of the pruning stage misses, so that a retry with milder settings runs on the device
+#   too (checked: a job under that bar without a retry fails the test);
 # - whitened (SVD-LLM), under the same bar;
 # - sparsegpt 2:4 with a block narrower than the layers, residual, and distill training
 #   LayerNorms, U and V and the kept sparse values with the MSE embedding loss.
@@ -103,6 +104,10 @@ pair() { # pair MODEL CASCADE: the job on cpu and on cuda, side by side, then co
       tail -n 20 "$tmp/$model-$c-$backend.out"
     done
     echo "FAIL: $model $c: a run failed"
+  elif [[ $c = *_retry ]] &&
+    ! jq -e '[.stages[].attempts[].decision] | index("retry")' "$tmp/$model-$c-cuda/report.json" \
+      >/dev/null; then
+    echo "FAIL: $model $c: no attempt missed the bar, so no retry ran"
   elif "$compare" "$tmp/$model-$c-cpu" "$tmp/$model-$c-cuda"; then
     passed=$((passed + 1))
     echo "ok: $model $c: $(jq -c '[.stages[] | [.attempts[].decision]] + [.final.metric]' \
